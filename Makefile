@@ -1,0 +1,43 @@
+# warmbook: two commands on a fresh machine.
+#   make book  -> environment + embedded model + the demo study on CPU + the HTML book
+#   make test  -> environment + the test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STUDY  ?= configs/demo.yaml
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup book test lint status clean-results benchmark
+
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+# Headless Chromium for the browser check of the built book (Debian package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+setup: $(STAMP)
+	$(BIN)/python -m helpers prepare-model
+
+book: setup
+	$(BIN)/python -m helpers run $(STUDY)
+	$(BIN)/python -m helpers build-book $(STUDY)
+
+test: setup chromium
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+status: $(STAMP)
+	$(BIN)/python -m helpers status $(STUDY)
+
+benchmark: setup
+	$(BIN)/python -m helpers benchmark

