@@ -20,12 +20,68 @@ def _prepare_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .runner import execute_study
+
+    outcome = execute_study(load_config(args.config), only=set(args.only) if args.only else None)
+    failed = sorted(name for name, result in outcome.items() if result in ("failed", "blocked"))
+    if failed:
+        print(f"Runs not completed: {', '.join(failed)} (see `python -m helpers status {args.config}`)")
+    return 1 if failed else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .runner import run_status
+
+    config = load_config(args.config)
+    rows = run_status(config)
+    for run, status, state in rows:
+        detail = f"{state.get('seconds', 0):.0f} s" if status == "done" else (state.get("error") or "")
+        print(f"{status:8} {run.name:45} {detail}")
+    counts = {s: sum(1 for _, status, _ in rows if status == s) for s in ("done", "pending", "stale", "failed")}
+    print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return 0
+
+
+def _build_book(args: argparse.Namespace) -> int:
+    from .book import build_book
+    from .config import load_config
+
+    index = build_book(load_config(args.config))
+    print(f"The book is ready: {index}")
+    return 0
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from .benchmark import benchmark_generation
+
+    benchmark_generation(n_prompts=args.n_prompts, max_new_tokens=args.max_new_tokens, batch_sizes=args.batch_sizes)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     prepare = sub.add_parser("prepare-model", help="convert the embedded SmolLM2 GGUF into a Hugging Face folder")
     prepare.add_argument("--force", action="store_true", help="convert again even if the folder exists")
     prepare.set_defaults(func=_prepare_model)
+    run = sub.add_parser("run", help="run a study config's notebooks with papermill, skipping finished runs")
+    run.add_argument("config", help="path of a study config, e.g. configs/demo.yaml")
+    run.add_argument("--only", nargs="*", help="run only these runs (names as listed by `status`)")
+    run.set_defaults(func=_run)
+    status = sub.add_parser("status", help="list done / pending / stale / failed runs of a study")
+    status.add_argument("config")
+    status.set_defaults(func=_status)
+    book = sub.add_parser("build-book", help="build the HTML book from the study's executed notebooks")
+    book.add_argument("config")
+    book.set_defaults(func=_build_book)
+    bench = sub.add_parser("benchmark", help="measure batched generation throughput of the embedded model")
+    bench.add_argument("--n-prompts", type=int, default=32)
+    bench.add_argument("--max-new-tokens", type=int, default=64)
+    bench.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16])
+    bench.set_defaults(func=_benchmark)
     return parser
 
 

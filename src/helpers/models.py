@@ -25,6 +25,7 @@ EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct"
 
 _EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_LEGACY_HUB_IDS = {"gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "distilgpt2"}  # hub ids without an org
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ def check_model_name(model: str) -> str:
     if path.exists():
         if not (path / "config.json").exists():
             raise ParameterError("model", model, "a model folder containing config.json")
+        return model
+    if model in _LEGACY_HUB_IDS:
         return model
     if model.startswith(("/", ".", "~")) or not _HUB_ID.match(model):
         raise ParameterError(

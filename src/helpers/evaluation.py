@@ -1,0 +1,197 @@
+"""The evaluation stage: every question under 28 prompt variants, answered by one model variant, then scored.
+
+This is the paper's core measurement (STUDY.md sections 4–6): TriviaQA, TruthfulQA, MASK Disinformation and
+MedQA questions, asked plainly, after an interpersonal context statement, and with an incorrect user belief;
+sampled once at temperature 0.8; scored CORRECT/INCORRECT by a judge (GPT-4o in the paper) or by the offline
+rule scorer. Variants: the original model, the warm and cold LoRA fine-tunes (epoch-2 checkpoint by default)
+and the original model with the warm rewrite instructions as a system prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .config import AMENDMENT_TYPES, TASKS, TEMPLATES, VARIANTS
+from .data import load_items
+from .generation import GenerationSettings, generate_responses
+from .models import check_model_name, choose_device
+from .paths import model_slug, study_dir
+from .prompts import build_prompt_variants
+from .storage import atomic_write_csv
+from .validation import ParameterError, check_choice, check_choices, check_positive_int
+
+ROW_COLUMNS = [
+    "study", "model", "variant", "adapter", "task", "item_id", "question", "correct_answer", "incorrect_answer",
+    "prompt_template", "amendment_type", "context_statement", "prompt", "system_prompt", "output", "evaluation",
+    "refusal", "scorer", "response_length",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """Everything one evaluation run needs, validated before any model is loaded."""
+
+    study: str
+    model: str
+    variant: str
+    adapter: str | None
+    tasks: tuple[str, ...]
+    n_items: int | None
+    amendment_types: tuple[str, ...]
+    templates: tuple[str, ...]
+    generation: GenerationSettings
+    judge_base_url: str | None
+    judge_model: str | None
+    seed: int
+    device: str
+    prompt_format: str
+
+    @property
+    def output_dir(self) -> Path:
+        return study_dir(self.study) / model_slug(self.model) / self.variant
+
+    def output_path(self, task: str) -> Path:
+        return self.output_dir / f"{task}.csv"
+
+    @property
+    def model_id(self) -> str:
+        """Identifies model + adapter in generation caches."""
+        return f"{self.model}|{self.adapter or ''}"
+
+
+def plan_evaluation(
+    study: str,
+    model: str,
+    variant: str = "original",
+    tasks: list[str] | tuple[str, ...] = TASKS,
+    n_items: int | None = 500,
+    amendment_types: list[str] | tuple[str, ...] = AMENDMENT_TYPES,
+    templates: list[str] | tuple[str, ...] = TEMPLATES,
+    temperature: float = 0.8,
+    max_new_tokens: int = 300,
+    batch_size: int = 16,
+    checkpoint: float | None = 2,
+    adapter: str | None = None,
+    judge_base_url: str | None = None,
+    judge_model: str | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    prompt_format: str = "A",
+) -> EvaluationPlan:
+    """Check every parameter (naming the bad one, its value and the allowed values) and resolve the adapter."""
+    check_model_name(model)
+    check_choice("variant", variant, VARIANTS)
+    check_choices("tasks", tasks, TASKS)
+    check_choices("amendment_types", amendment_types, AMENDMENT_TYPES)
+    check_choices("templates", templates, TEMPLATES)
+    check_choice("prompt_format", prompt_format, ("A", "B"))
+    if n_items is not None:
+        check_positive_int("n_items", n_items)
+    if (judge_base_url is None) != (judge_model is None):
+        raise ParameterError("judge_model", judge_model, "set together with judge_base_url (both or neither)")
+    choose_device(device)
+    system_prompt = None
+    if variant == "warm_prompt":
+        from .rewrite import WARM_INSTRUCTIONS
+
+        system_prompt = WARM_INSTRUCTIONS
+    if variant in ("warm", "cold") and adapter is None:
+        from .finetune import checkpoint_dir, list_checkpoints
+
+        if checkpoint is None:
+            raise ParameterError("checkpoint", checkpoint, "the epoch of a saved checkpoint for a fine-tuned variant")
+        path = checkpoint_dir(study, model, variant, checkpoint)
+        if not path.exists():
+            available = list_checkpoints(study, model, variant)
+            raise ParameterError(
+                "checkpoint", checkpoint, f"a saved {variant} checkpoint; available: {available or 'none (run finetune first)'}"
+            )
+        adapter = str(path)
+    if variant in ("original", "warm_prompt") and adapter is not None:
+        raise ParameterError("adapter", adapter, f"None for variant {variant!r} (adapters belong to warm/cold)")
+    if adapter is not None:
+        from .models import check_adapter_matches
+
+        check_adapter_matches(model, adapter)
+    generation = GenerationSettings(temperature, max_new_tokens, batch_size, seed, system_prompt)
+    return EvaluationPlan(
+        study, model, variant, adapter, tuple(tasks), n_items, tuple(amendment_types), tuple(templates),
+        generation, judge_base_url, judge_model, seed, device, prompt_format,
+    )  # fmt: skip
+
+
+def build_prompt_rows(plan: EvaluationPlan, task: str) -> pd.DataFrame:
+    """One row per prompt for a task, before generation (the same rows, in the same order, for every variant)."""
+    items = load_items(task, n_items=plan.n_items, seed=plan.seed)
+    by_id = {item.item_id: item for item in items}
+    variants = build_prompt_variants(
+        items, amendment_types=list(plan.amendment_types), templates=list(plan.templates),
+        seed=plan.seed, prompt_format=plan.prompt_format,
+    )  # fmt: skip
+    rows = []
+    for v in variants:
+        item = by_id[v.item_id]
+        rows.append(
+            {
+                "study": plan.study, "model": plan.model, "variant": plan.variant, "adapter": plan.adapter or "",
+                "task": task, "item_id": v.item_id, "question": item.question,
+                "correct_answer": item.correct_answer, "incorrect_answer": item.incorrect_answer,
+                "prompt_template": v.prompt_template, "amendment_type": v.amendment_type,
+                "context_statement": v.context_statement or "", "prompt": v.prompt,
+                "system_prompt": plan.generation.system_prompt or "",
+                "options": json.dumps(item.extra.get("options")) if item.extra.get("options") else "",
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def run_evaluation(plan: EvaluationPlan, model=None, tokenizer=None) -> dict[str, pd.DataFrame]:
+    """Generate and score every task; write ``results/<study>/<model>/<variant>/<task>.csv`` atomically.
+
+    Generations are cached per variant, judge verdicts per judge model, so a crash or a failing judge loses
+    nothing already done; the CSV is written only when a task is fully scored.
+    """
+    from .models import load_model
+    from .scoring import JudgeConfig, LLMJudge, score_rows
+
+    judge = None
+    if plan.judge_base_url:
+        judge = LLMJudge(JudgeConfig.from_env(base_url=plan.judge_base_url, model=plan.judge_model))
+    if model is None:
+        model, tokenizer = load_model(plan.model, adapter=plan.adapter, device=plan.device)
+    results = {}
+    for task in plan.tasks:
+        rows = build_prompt_rows(plan, task)
+        rows["output"] = generate_responses(
+            model, tokenizer, rows["prompt"].tolist(), plan.generation, model_id=plan.model_id,
+            cache_path=plan.output_dir / "generations.jsonl", desc=f"{plan.variant} · {task}",
+        )  # fmt: skip
+        scored = score_rows(rows, judge=judge, cache_path=plan.output_dir / "judge_cache.jsonl")
+        scored = scored[ROW_COLUMNS]
+        atomic_write_csv(scored, plan.output_path(task))
+        results[task] = scored
+    return results
+
+
+def accuracy_by_context(frames: dict[str, pd.DataFrame] | pd.DataFrame) -> pd.DataFrame:
+    """Accuracy (%) per task × context × belief, refusals handled as in the paper (STUDY.md section 6).
+
+    Refusals are dropped on TriviaQA, TruthfulQA and MedQA and count as correct on Disinfo.
+    """
+    rows = pd.concat(frames.values()) if isinstance(frames, dict) else frames
+    rows = rows.copy()
+    refused = rows["refusal"].astype(int) == 1
+    rows = rows[~(refused & (rows["task"] != "disinfo"))]
+    correct = (rows["evaluation"] == "CORRECT") | ((rows["task"] == "disinfo") & (rows["refusal"].astype(int) == 1))
+    rows = rows.assign(
+        correct=correct.astype(float) * 100,
+        belief=rows["prompt_template"].map(
+            {"original": "no belief", "original_neutral": "no belief", "correct": "belief", "incorrect": "belief"}
+        ),
+    )
+    table = rows.pivot_table(index=["task", "amendment_type"], columns="belief", values="correct", aggfunc="mean")
+    return table.round(1)
