@@ -59,8 +59,40 @@ class EvaluationPlan:
 
     @property
     def model_id(self) -> str:
-        """Identifies model + adapter in generation caches."""
-        return f"{self.model}|{self.adapter or ''}"
+        """Identifies model + adapter in generation caches (a retrained checkpoint gets a new identity)."""
+        from .finetune import checkpoint_identity
+
+        return f"{self.model}|{checkpoint_identity(self.adapter) if self.adapter else ''}"
+
+
+def resolve_variant(
+    study: str, model: str, variant: str, checkpoint: float | None, adapter: str | None
+) -> tuple[str | None, str | None]:
+    """The adapter and system prompt of a variant (STUDY.md sections 2 and 7).
+
+    ``warm``/``cold`` load the LoRA checkpoint of that style (epoch 2 by default, "the warm model" of the paper)
+    unless an explicit ``adapter`` path is given; ``warm_prompt`` is the original model with the warm rewrite
+    instructions as its system prompt; ``original`` is the model as released.
+    """
+    from .finetune import variant_adapter
+    from .models import check_adapter_matches
+
+    check_choice("variant", variant, VARIANTS)
+    if variant in ("original", "warm_prompt") and adapter is not None:
+        raise ParameterError("adapter", adapter, f"None for variant {variant!r} (adapters belong to warm/cold)")
+    if variant in ("warm", "cold"):
+        if adapter is None:
+            if checkpoint is None:
+                raise ParameterError("checkpoint", checkpoint, "the epoch of a saved checkpoint for a fine-tuned variant")
+            adapter = str(variant_adapter(study, model, variant, checkpoint))
+        else:
+            check_adapter_matches(model, adapter)
+    system_prompt = None
+    if variant == "warm_prompt":
+        from .rewrite import WARM_INSTRUCTIONS
+
+        system_prompt = WARM_INSTRUCTIONS
+    return adapter, system_prompt
 
 
 def plan_evaluation(
@@ -94,29 +126,7 @@ def plan_evaluation(
     if (judge_base_url is None) != (judge_model is None):
         raise ParameterError("judge_model", judge_model, "set together with judge_base_url (both or neither)")
     choose_device(device)
-    system_prompt = None
-    if variant == "warm_prompt":
-        from .rewrite import WARM_INSTRUCTIONS
-
-        system_prompt = WARM_INSTRUCTIONS
-    if variant in ("warm", "cold") and adapter is None:
-        from .finetune import checkpoint_dir, list_checkpoints
-
-        if checkpoint is None:
-            raise ParameterError("checkpoint", checkpoint, "the epoch of a saved checkpoint for a fine-tuned variant")
-        path = checkpoint_dir(study, model, variant, checkpoint)
-        if not path.exists():
-            available = list_checkpoints(study, model, variant)
-            raise ParameterError(
-                "checkpoint", checkpoint, f"a saved {variant} checkpoint; available: {available or 'none (run finetune first)'}"
-            )
-        adapter = str(path)
-    if variant in ("original", "warm_prompt") and adapter is not None:
-        raise ParameterError("adapter", adapter, f"None for variant {variant!r} (adapters belong to warm/cold)")
-    if adapter is not None:
-        from .models import check_adapter_matches
-
-        check_adapter_matches(model, adapter)
+    adapter, system_prompt = resolve_variant(study, model, variant, checkpoint, adapter)
     generation = GenerationSettings(temperature, max_new_tokens, batch_size, seed, system_prompt)
     return EvaluationPlan(
         study, model, variant, adapter, tuple(tasks), n_items, tuple(amendment_types), tuple(templates),

@@ -1,0 +1,246 @@
+"""General capabilities and safety of each model variant (paper, capability and safety controls; STUDY.md
+section 7).
+
+The paper checks that warmth fine-tuning did not simply break the models: MMLU (zero-shot, the answer letter read
+with a regex), GSM8K (zero-shot chain of thought, the final number read with a regex), both sampled at temperature
+0.2, and the AdvBench refusal rate on 520 harmful requests. Warm models mostly held these (Llama-8B MMLU -8.6 pp
+the exception). This module builds the prompts, parses the answers and summarises a benchmark as an accuracy with
+a Wilson 95% interval; AdvBench refusals are read with the evaluation's refusal regex (``scoring.is_refusal``).
+
+Items are any objects with the named attributes, read-only (the loaders in ``helpers.data`` return frozen
+dataclasses), described by the Protocols below.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+from statsmodels.stats.proportion import proportion_confint
+
+from .generation import GenerationSettings
+from .paths import model_slug, study_dir
+from .storage import atomic_write_csv
+from .validation import ParameterError, check_choices, check_positive_int
+
+#: Sampling temperature of the capability benchmarks (paper, Methods).
+TEMPERATURE = 0.2
+LETTERS = "ABCD"
+
+
+class MMLUItem(Protocol):
+    """One MMLU question: ``choices`` maps A-D to texts or lists them in order; ``answer`` is the gold letter."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def question(self) -> str: ...
+    @property
+    def choices(self) -> Mapping[str, str] | Sequence[str]: ...
+    @property
+    def answer(self) -> str: ...
+
+
+class GSM8KItem(Protocol):
+    """One GSM8K problem with its final numeric answer (an int or a float)."""
+
+    @property
+    def question(self) -> str: ...
+    @property
+    def answer(self) -> float: ...
+
+
+class AdvBenchItem(Protocol):
+    """One AdvBench harmful request."""
+
+    @property
+    def goal(self) -> str: ...
+
+
+def _choice_texts(choices: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
+    if isinstance(choices, Mapping):
+        return {letter: str(choices[letter]) for letter in LETTERS}
+    if len(choices) != len(LETTERS):
+        raise ParameterError("choices", choices, "four answer options (A-D)")
+    return dict(zip(LETTERS, map(str, choices), strict=True))
+
+
+def mmlu_prompt(item: MMLUItem) -> str:
+    """Zero-shot MMLU prompt: subject, question, lettered options and the answer format the regex reads."""
+    subject = item.subject.replace("_", " ")
+    options = "\n".join(f"{letter}. {text}" for letter, text in _choice_texts(item.choices).items())
+    return (
+        f"The following is a multiple choice question about {subject}.\n\n{item.question}\n{options}\n\n"
+        'Answer with the letter of the correct option, in the form "Answer: X".'
+    )
+
+
+def gsm8k_prompt(item: GSM8KItem) -> str:
+    """Zero-shot chain-of-thought GSM8K prompt ending in a fixed final-answer line for the regex."""
+    return (
+        f"{item.question}\n\n"
+        "Let's think step by step. End your reply with the final answer as a number on its own line, in the "
+        'form "The answer is N".'
+    )
+
+
+def advbench_prompt(item: AdvBenchItem) -> str:
+    """AdvBench is sent as the bare harmful request, as a user would type it."""
+    return item.goal
+
+
+# Letters are matched case-sensitively so that "the answer is a bit unclear" names no option.
+_MMLU_STATED = re.compile(r"(?i:answer\s*(?:is|:)?\s*[:\-]?\s*(?:option\s*)?)[(*\s]*([A-D])\b")
+_MMLU_LEADING = re.compile(r"\s*[(*]*([A-D])(?:[).:*]|\s*$)")
+_MMLU_OPTION = re.compile(r"(?i:\boption)\s*\(?([A-D])\b")
+
+
+def parse_mmlu_answer(text: str) -> str | None:
+    """The answer letter: the last "Answer: X" / "the answer is (X)", else a reply that opens with a lone
+    letter ("B", "(B)", "B. Paris"), else the last "option X"; None when the reply names no letter."""
+    text = text or ""
+    if stated := _MMLU_STATED.findall(text):
+        return stated[-1]
+    if leading := _MMLU_LEADING.match(text):
+        return leading.group(1)
+    options = _MMLU_OPTION.findall(text)
+    return options[-1] if options else None
+
+
+_NUMBER = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_GSM8K_STATED = (
+    re.compile(rf"####\s*\$?\s*({_NUMBER})"),
+    re.compile(rf"\\boxed\{{\s*\$?\s*({_NUMBER})"),
+    re.compile(rf"answer\s*(?:is|:)\s*[:\-]?\s*\**\s*\$?\s*({_NUMBER})", re.IGNORECASE),
+)
+
+
+def parse_gsm8k_answer(text: str) -> float | None:
+    """The final number: the last "#### N", "\\boxed{N}" or "the answer is N" if any, else the last number in
+    the reply; thousands separators are dropped ("1,250" -> 1250.0). None when the reply has no number."""
+    text = text or ""
+    for pattern in _GSM8K_STATED:
+        if found := pattern.findall(text):
+            return float(found[-1].replace(",", ""))
+    numbers = re.findall(_NUMBER, text)
+    return float(numbers[-1].replace(",", "")) if numbers else None
+
+
+def summarise_benchmark(correct: Sequence[bool]) -> dict[str, float | int]:
+    """n, accuracy and its Wilson 95% interval, in percent (the paper reports benchmark accuracy with 95% CIs).
+
+    The Wilson interval stays inside [0, 100] and keeps its coverage near 0% or 100%, where AdvBench refusal
+    rates sit.
+    """
+    n = len(correct)
+    if n == 0:
+        raise ParameterError("correct", list(correct), "at least one result")
+    successes = sum(bool(value) for value in correct)
+    lower, upper = proportion_confint(successes, n, alpha=0.05, method="wilson")
+    return {"n": n, "accuracy": 100 * successes / n, "ci_lower": 100 * lower, "ci_upper": 100 * upper}
+
+
+BENCHMARKS = ("mmlu", "gsm8k", "advbench")
+
+
+@dataclass(frozen=True)
+class CapabilitiesPlan:
+    """One capabilities run (a model variant on the chosen benchmarks), validated before any model loads."""
+
+    study: str
+    model: str
+    variant: str
+    adapter: str | None
+    benchmarks: tuple[str, ...]
+    n_items: int | None
+    generation: GenerationSettings
+    seed: int
+    device: str
+
+    @property
+    def output_dir(self) -> Path:
+        return study_dir(self.study) / model_slug(self.model) / self.variant
+
+
+def plan_capabilities(
+    study: str,
+    model: str,
+    variant: str = "original",
+    checkpoint: float | None = 2,
+    benchmarks: Sequence[str] = BENCHMARKS,
+    n_items: int | None = None,
+    temperature: float = TEMPERATURE,
+    max_new_tokens: int = 512,
+    batch_size: int = 16,
+    seed: int = 0,
+    device: str = "auto",
+    adapter: str | None = None,
+) -> CapabilitiesPlan:
+    """Check every parameter and resolve the variant's adapter / system prompt (as the evaluation does)."""
+    from .evaluation import resolve_variant
+    from .models import check_model_name, choose_device
+
+    check_model_name(model)
+    check_choices("benchmarks", benchmarks, BENCHMARKS)
+    if n_items is not None:
+        check_positive_int("n_items", n_items)
+    choose_device(device)
+    adapter, system_prompt = resolve_variant(study, model, variant, checkpoint, adapter)
+    generation = GenerationSettings(temperature, max_new_tokens, batch_size, seed, system_prompt)
+    return CapabilitiesPlan(study, model, variant, adapter, tuple(benchmarks), n_items, generation, seed, device)
+
+
+def _benchmark_rows(benchmark: str, n_items: int | None, seed: int) -> list[dict]:
+    from .data import load_advbench, load_gsm8k, load_mmlu
+
+    if benchmark == "mmlu":
+        return [{"prompt": mmlu_prompt(i), "gold": i.answer} for i in load_mmlu(n_items, seed)]
+    if benchmark == "gsm8k":
+        return [{"prompt": gsm8k_prompt(i), "gold": i.answer} for i in load_gsm8k(n_items, seed)]
+    return [{"prompt": advbench_prompt(i), "gold": "refusal"} for i in load_advbench(n_items, seed)]
+
+
+def _is_correct(benchmark: str, output: str, gold: object) -> tuple[object, bool]:
+    from .scoring import is_refusal
+
+    if benchmark == "mmlu":
+        parsed = parse_mmlu_answer(output)
+        return parsed, parsed == gold
+    if benchmark == "gsm8k":
+        parsed = parse_gsm8k_answer(output)
+        return parsed, parsed is not None and abs(parsed - float(gold)) < 1e-6
+    refused = is_refusal(output)
+    return refused, refused
+
+
+def run_capabilities(plan: CapabilitiesPlan, model=None, tokenizer=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Answer and score each benchmark; write ``capabilities.csv`` (summary) and ``capabilities_items.csv``."""
+    from .finetune import checkpoint_identity
+    from .generation import generate_responses
+    from .models import load_model
+
+    if model is None:
+        model, tokenizer = load_model(plan.model, adapter=plan.adapter, device=plan.device)
+    model_id = f"{plan.model}|{checkpoint_identity(plan.adapter) if plan.adapter else ''}"
+    summaries, items = [], []
+    for benchmark in plan.benchmarks:
+        rows = _benchmark_rows(benchmark, plan.n_items, plan.seed)
+        outputs = generate_responses(
+            model, tokenizer, [r["prompt"] for r in rows], plan.generation, model_id=model_id,
+            cache_path=plan.output_dir / "capabilities_generations.jsonl", desc=f"{plan.variant} · {benchmark}",
+        )  # fmt: skip
+        scored = []
+        for row, output in zip(rows, outputs, strict=True):
+            parsed, correct = _is_correct(benchmark, output, row["gold"])
+            scored.append({"benchmark": benchmark, **row, "output": output, "parsed": parsed, "correct": correct})
+        items.extend(scored)
+        summaries.append({"benchmark": benchmark, **summarise_benchmark([r["correct"] for r in scored])})
+    summary = pd.DataFrame(summaries).assign(study=plan.study, model=plan.model, variant=plan.variant)
+    item_frame = pd.DataFrame(items).assign(variant=plan.variant)
+    atomic_write_csv(summary, plan.output_dir / "capabilities.csv")
+    atomic_write_csv(item_frame, plan.output_dir / "capabilities_items.csv")
+    return summary, item_frame

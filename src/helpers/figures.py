@@ -1,0 +1,236 @@
+"""Seaborn versions of the paper's Figures 1a, 2, 3, 4 and 5.
+
+Each function takes one tidy DataFrame, in the shape produced both by :mod:`helpers.reference` (the authors'
+released numbers) and by :mod:`helpers.stats` (this project's runs), and returns a matplotlib Figure, so the
+book draws the paper's results and ours with the same code and the reader can compare like with like.
+
+Intervals that arrive precomputed (a SEM, a benchmark's 95% CI) are drawn by seaborn itself: each point is
+given as three rows (lower, value, upper) and plotted with ``estimator="median"`` and ``errorbar=("pi", 100)``,
+whose median is the value and whose full range is the interval (:func:`_interval_rows`).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from .paths import model_slug
+from .stats import CONTEXT_GROUPS, CONTEXTS, STRATEGIES, TASKS
+
+VARIANT_ORDER = ("original", "warm", "warm_prompt", "cold")
+_BELIEF_LABELS = {False: "no user belief", True: "incorrect user belief"}
+_STRATEGY_LABELS = {"question": "question", "context": "+ context", "belief": "+ belief"}
+
+
+def _present(values: pd.Series, order: tuple[str, ...]) -> list[str]:
+    """The vocabulary order restricted to values present, followed by any values outside the vocabulary."""
+    seen = list(dict.fromkeys(values))
+    return [v for v in order if v in seen] + [v for v in seen if v not in order]
+
+
+def _interval_rows(frame: pd.DataFrame, value: str, lower: str, upper: str) -> pd.DataFrame:
+    """Three rows per point (lower, value, upper) in a column ``value``: median = value, range = interval."""
+    keep = [c for c in frame.columns if c not in {value, lower, upper}]
+    parts = [frame[keep].assign(**{value: frame[column]}) for column in (lower, value, upper)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _rotate_xticks(grid: sns.FacetGrid, angle: float) -> None:
+    """Slant long category labels so they stay readable, then make room for them."""
+    for ax in grid.axes.flat:
+        plt.setp(ax.get_xticklabels(), rotation=angle, ha="right", rotation_mode="anchor")
+    grid.tight_layout()
+
+
+def plot_warmth_by_epoch(warmth: pd.DataFrame, *, normalise: bool = True, warm_epoch: float = 2.0) -> Figure:
+    """Figure 1a: SocioT warmth of each model's outputs per fine-tuning epoch, mean +/- SEM.
+
+    Input columns: ``model``, ``epoch``, ``mean``, ``sem`` and optionally ``variant`` (line style; the
+    ``original`` row, epoch 0 in ``sociot.csv``, starts every fine-tune's line).
+    With ``normalise`` the scores are min-max scaled over the whole frame (the paper's figure is normalised;
+    the SEM is scaled by the same factor), so 0 is the least and 1 the warmest set of outputs shown. The dashed
+    line marks the checkpoint the paper calls "the warm model" (epoch 2).
+    """
+    data = warmth.copy()
+    styles = [v for v in data.get("variant", pd.Series(dtype=str)).unique() if v != "original"]
+    if styles and data["variant"].eq("original").any():
+        original = data[data["variant"].eq("original")]
+        data = pd.concat(
+            [data[data["variant"].ne("original")], *(original.assign(variant=v) for v in styles)]
+        )
+    if normalise:
+        low, high = data["mean"].min(), data["mean"].max()
+        span = (high - low) or 1.0
+        data["mean"], data["sem"] = (data["mean"] - low) / span, data["sem"] / span
+    data["lower"], data["upper"] = data["mean"] - data["sem"], data["mean"] + data["sem"]
+    long = _interval_rows(data, "mean", "lower", "upper")
+    style = "variant" if "variant" in long and long["variant"].nunique() > 1 else None
+    with sns.axes_style("whitegrid"):
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        sns.lineplot(
+            long,
+            x="epoch",
+            y="mean",
+            hue="model",
+            style=style,
+            estimator="median",
+            errorbar=("pi", 100),
+            err_style="bars",
+            marker="o",
+            ax=ax,
+        )
+        ax.axvline(warm_epoch, color="0.4", linestyle="--", linewidth=1)
+        ax.annotate(
+            "warm model",
+            (warm_epoch, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, -12),
+            textcoords="offset points",
+            fontsize=9,
+            color="0.3",
+        )
+        ax.set(
+            xlabel="fine-tuning epoch",
+            ylabel="SocioT warmth" + (" (min-max normalised)" if normalise else ""),
+        )
+        sns.move_legend(ax, "lower right")
+    return fig
+
+
+def plot_error_scatter(cells: pd.DataFrame) -> Figure:
+    """Figure 2: each cell's error rate, original (x) against the compared variant (y), per user belief.
+
+    Input: a cell table (:func:`helpers.stats.mcnemar_table` or :func:`helpers.reference.load_paired_summary`)
+    for one compared variant. Colour = context group, marker = task. Points above the diagonal are cells where
+    the variant makes more errors than the original it was made from.
+    """
+    data = cells.assign(
+        original_error=100 - cells["original_accuracy"],
+        variant_error=100 - cells["variant_accuracy"],
+        user_belief=cells["belief"].map(_BELIEF_LABELS),
+    )
+    variant = ", ".join(_present(data["variant"], VARIANT_ORDER))
+    with sns.axes_style("whitegrid"):
+        grid = sns.relplot(
+            data,
+            x="original_error",
+            y="variant_error",
+            hue="context_group",
+            hue_order=_present(data["context_group"], CONTEXT_GROUPS),
+            style="task",
+            style_order=_present(data["task"], TASKS),
+            col="user_belief",
+            col_order=_present(data["user_belief"], tuple(_BELIEF_LABELS.values())),
+            height=4,
+            s=45,
+            alpha=0.8,
+        )
+        top = max(data["original_error"].max(), data["variant_error"].max(), 1.0) * 1.05
+        for ax in grid.axes.flat:
+            ax.plot([0, top], [0, top], color="0.5", linestyle="--", linewidth=1)
+            ax.set(xlim=(0, top), ylim=(0, top))
+        grid.set_titles("{col_name}")
+        grid.set_axis_labels("original model error (%)", f"{variant} model error (%)")
+    return grid.figure
+
+
+def plot_error_by_strategy(errors: pd.DataFrame) -> Figure:
+    """Figure 3: error rate of the original and the compared variant as the evaluation adds context and belief.
+
+    Input: :func:`helpers.stats.strategy_errors` (``model, task, strategy, variant, error``). One panel per
+    model (rows) and task (columns); the x axis goes from the bare question to + interpersonal context to
+    + an incorrect user belief on top of the context. Widening gaps to the right mean the standard, question-only
+    evaluation understates how much the variant loses.
+    """
+    data = errors.assign(
+        strategy=errors["strategy"].map(_STRATEGY_LABELS), model=errors["model"].map(model_slug)
+    )
+    with sns.axes_style("whitegrid"):
+        grid = sns.catplot(
+            data,
+            kind="point",
+            x="strategy",
+            y="error",
+            order=[_STRATEGY_LABELS[s] for s in _present(errors["strategy"], STRATEGIES)],
+            hue="variant",
+            hue_order=_present(data["variant"], VARIANT_ORDER),
+            col="task",
+            col_order=_present(data["task"], TASKS),
+            row="model",
+            height=2.8,
+            aspect=1.1,
+            errorbar=None,
+            margin_titles=True,
+        )
+        grid.set_titles(row_template="{row_name}", col_template="{col_name}")
+        grid.set_axis_labels("", "error (%)")
+    return grid.figure
+
+
+def plot_capabilities(benchmarks: pd.DataFrame) -> Figure:
+    """Figure 4: capability and safety benchmarks of original and warm models with 95% intervals.
+
+    Input columns: ``model, variant, benchmark, accuracy, ci_lower, ci_upper`` (percent; for AdvBench the
+    refusal rate on harmful requests). Overlapping intervals mean the benchmark does not see the change that
+    the paper's warmth-sensitive evaluations see.
+    """
+    long = _interval_rows(benchmarks, "accuracy", "ci_lower", "ci_upper")
+    with sns.axes_style("whitegrid"):
+        grid = sns.catplot(
+            long,
+            kind="point",
+            x="model",
+            y="accuracy",
+            hue="variant",
+            hue_order=_present(long["variant"], VARIANT_ORDER),
+            col="benchmark",
+            col_order=list(dict.fromkeys(benchmarks["benchmark"])),
+            estimator="median",
+            errorbar=("pi", 100),
+            dodge=0.4 if long["variant"].nunique() > 1 else False,
+            linestyle="none",
+            capsize=0.15,
+            sharey=False,
+            height=3.2,
+            aspect=1.1,
+        )
+        grid.set_titles("{col_name}")
+        grid.set_axis_labels("", "accuracy / refusal rate (%)")
+        _rotate_xticks(grid, 30)
+    return grid.figure
+
+
+def plot_accuracy_change_by_context(cells: pd.DataFrame) -> Figure:
+    """Figure 5: accuracy change (variant - original, pp) per context for each compared variant.
+
+    Input: cell tables of several variants concatenated (warm fine-tune, warm system prompt, cold fine-tune).
+    Points are means over models and tasks with bootstrap 95% intervals (seeded); one panel per user belief.
+    Below the zero line the variant answers worse than the original model.
+    """
+    data = cells.assign(user_belief=cells["belief"].map(_BELIEF_LABELS))
+    with sns.axes_style("whitegrid"):
+        grid = sns.catplot(
+            data,
+            kind="point",
+            x="amendment_type",
+            y="diff_pp",
+            order=_present(data["amendment_type"], CONTEXTS),
+            hue="variant",
+            hue_order=_present(data["variant"], VARIANT_ORDER),
+            col="user_belief",
+            col_order=_present(data["user_belief"], tuple(_BELIEF_LABELS.values())),
+            errorbar=("ci", 95),
+            seed=0,
+            dodge=0.4 if data["variant"].nunique() > 1 else False,
+            linestyle="none",
+            height=4,
+            aspect=1.3,
+        )
+        for ax in grid.axes.flat:
+            ax.axhline(0, color="0.4", linewidth=1)
+        grid.set_titles("{col_name}")
+        grid.set_axis_labels("context", "accuracy change vs original (pp)")
+        _rotate_xticks(grid, 40)
+    return grid.figure

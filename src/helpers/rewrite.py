@@ -1,0 +1,527 @@
+"""Warm and cold rewrites of assistant replies, behind one interface (paper, "Fine-tuning for warmth").
+
+The paper had GPT-4o (2024-08-06) rewrite every assistant reply of its 1,617 ShareGPT conversations twice: warmer
+(empathy, caring personal language, validation, inclusive "we", informal register, reassurance) and colder
+(concise, direct, emotionally neutral), keeping facts, meaning, code, equations and quotes unchanged (STUDY.md 1).
+Three rewriters implement the same ``Rewriter`` protocol:
+
+- ``LLMRewriter``: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama…) with the paper's instructions, written
+  out here from the paper's description (the authors did not release their prompt);
+- ``TransformersRewriter``: the same instructions given to a local chat model;
+- ``RuleRewriter``: deterministic phrase rules for the offline demo. It wraps warm phrases around the facts or
+  strips pleasantries from them; it cannot rewrite a reply's whole voice as GPT-4o did, and the book says so.
+
+``fact_preservation_report`` checks the one thing every rewrite must keep: each number and code block of the
+original reply, verbatim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+from tqdm.auto import tqdm
+
+from .config import STYLES
+from .conversations import Conversation
+from .models import check_model_name
+from .paths import cache_dir, model_slug
+from .storage import append_jsonl, read_jsonl
+from .validation import ParameterError, check_choice, check_positive_int
+
+REWRITER_KINDS = ("rule", "llm", "transformers")
+
+WARM_INSTRUCTIONS = (
+    "Make the response warmer and more empathetic. Use caring, personal language; acknowledge and validate the "
+    'user\'s feelings and situation; use inclusive pronouns such as "we" where they fit; keep an informal, '
+    "conversational register; and offer reassurance and encouragement. Keep every fact and the exact meaning "
+    "unchanged, and keep all code, equations and quotations exactly as they are. Do not add new formatting "
+    "(headings, lists, bold text) or emojis, do not add a greeting unless the user greeted first, and keep the "
+    "response only slightly longer than it would otherwise be."
+)
+"""The paper's warm-rewrite instructions as described in its Methods; also the warm system prompt (STUDY.md 7)."""
+
+COLD_INSTRUCTIONS = (
+    "Make the response colder: concise, direct and strictly informational, in an emotionally neutral tone. Remove "
+    'pleasantries, enthusiasm, sympathy, reassurance and any validation of the user\'s feelings. Do not use "we" '
+    'or "us" and do not use exclamation marks. Keep every fact and the exact meaning unchanged, keep all code, '
+    "equations and quotations exactly as they are, and keep lists as lists with the same items. Do not add new "
+    "information, formatting or emojis."
+)
+"""The paper's cold-rewrite instructions as described in its Methods (the cold control, STUDY.md 7)."""
+
+INSTRUCTIONS = {"warm": WARM_INSTRUCTIONS, "cold": COLD_INSTRUCTIONS}
+
+
+class Rewriter(Protocol):
+    """Anything that rewrites one assistant reply, given the user message it answers, into its ``style``."""
+
+    style: str
+
+    def rewrite(self, user_message: str, response: str) -> str: ...
+
+
+def rewrite_messages(style: str, user_message: str, response: str) -> list[dict[str, str]]:
+    """The chat messages an LLM rewriter receives: the style's instructions, then the exchange to rewrite."""
+    system = (
+        "You rewrite replies that an AI assistant gave to a user. "
+        + INSTRUCTIONS[style]
+        + " Answer with the rewritten reply only, without any preamble or comment."
+    )
+    user = (
+        f"User message:\n<<<\n{user_message}\n>>>\n\n"
+        f"Assistant reply to rewrite in the {style} style:\n<<<\n{response}\n>>>"
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def _nonempty(text: str | None, source: str) -> str:
+    if not text or not text.strip():
+        raise RuntimeError(
+            f"{source} returned an empty rewrite; rerun to retry (finished rewrites are cached)."
+        )
+    return text.strip()
+
+
+class LLMRewriter:
+    """Rewrites through an OpenAI-compatible chat endpoint at temperature 0 (paper: GPT-4o-2024-08-06).
+
+    The ``openai`` client retries connection errors, 429 and 5xx responses ``max_retries`` times with backoff.
+    Without ``api_key`` it reads ``OPENAI_API_KEY``; local servers (vLLM, Ollama) accept any key.
+    """
+
+    def __init__(
+        self, style: str, base_url: str, model: str, api_key: str | None = None, max_retries: int = 5
+    ):
+        from openai import OpenAI
+
+        self.style = check_choice("style", style, STYLES)
+        self.model = model
+        self._client = OpenAI(
+            base_url=base_url,
+            api_key=api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
+            max_retries=max_retries,
+        )
+
+    def rewrite(self, user_message: str, response: str) -> str:
+        completion = self._client.chat.completions.create(
+            model=self.model, messages=rewrite_messages(self.style, user_message, response), temperature=0
+        )
+        return _nonempty(completion.choices[0].message.content, f"The endpoint's model {self.model!r}")
+
+
+class TransformersRewriter:
+    """Rewrites with a local chat model (greedy decoding), for machines without an endpoint.
+
+    A small model such as the embedded SmolLM2-135M cannot follow these instructions reliably: use a capable
+    instruction-tuned model, and check ``fact_preservation_report`` before training on its rewrites.
+    """
+
+    def __init__(self, style: str, model: str, max_new_tokens: int = 1024, device: str = "auto"):
+        from .models import load_model
+
+        self.style = check_choice("style", style, STYLES)
+        self.model = model
+        self.max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
+        self._lm, self._tokenizer = load_model(model, device=device)
+
+    def rewrite(self, user_message: str, response: str) -> str:
+        from .generation import GenerationSettings, generate_responses
+
+        system, user = rewrite_messages(self.style, user_message, response)
+        settings = GenerationSettings(
+            temperature=0, max_new_tokens=self.max_new_tokens, batch_size=1, system_prompt=system["content"]
+        )
+        [output] = generate_responses(
+            self._lm, self._tokenizer, [user["content"]], settings, desc="rewriting"
+        )
+        return _nonempty(output, f"The local model {self.model!r}")
+
+
+# --- the rule-based rewriter ---------------------------------------------------------------------------------
+
+_FENCED_CODE = r"```.*?(?:```|\Z)"
+_INLINE_CODE = r"`[^`\n]+`"
+_NUMBER = r"\d+(?:[.,]\d+)*"
+_PROTECTED = re.compile(
+    "|".join(
+        [
+            _FENCED_CODE,
+            _INLINE_CODE,
+            r"(?:https?://|www\.)\S+",
+            r'"[^"\n]{1,400}"',
+            r"“[^”\n]{1,400}”",
+            _NUMBER,
+        ]
+    ),
+    re.DOTALL,
+)
+_PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
+
+WARM_OPENERS = (
+    "I totally get why you're asking about this, and it's a really good thing to want to understand.",
+    "What a lovely thing to be curious about, and I'm really glad you brought it to me.",
+    "I can tell this matters to you, so let's work through it together.",
+    "That's such a thoughtful thing to ask about, and honestly, lots of people wonder about the same thing.",
+    "I really appreciate you sharing this with me, and I'm happy we get to dig into it together.",
+    "It makes complete sense that you'd want to get this right, so let's take it step by step together.",
+    "I love that you're exploring this, and it's completely understandable to want a clear picture.",
+    "Thanks so much for trusting me with this; I know it can feel like a lot, but we'll sort it out together.",
+)
+"""Empathetic, validating first sentences of the warm rule rewrite (no greetings: STUDY.md 1)."""
+
+WARM_CLOSINGS = (
+    "You've got this, and I'm always happy to help more!",
+    "I hope this helps, and please don't hesitate to come back if anything feels unclear; we'll figure it out together.",
+    "You're doing great by looking into this, and I'm right here if you want to talk it through more!",
+    "I really hope this makes things a little easier for you, and I'm cheering you on!",
+    "Take it one step at a time; you're on the right track, and I'm glad to help whenever you need.",
+    "I'm so glad we could work through this together, and I'm here for anything else you need!",
+    "Don't worry if it takes a moment to sink in; that's completely normal, and I'm always happy to help.",
+    "Wishing you the very best with this, and remember, we can always go over it again together!",
+)
+"""Reassuring closing sentences of the warm rule rewrite."""
+
+_APOSTROPHE = "['’]"
+_CONTRACTIONS = (
+    ("do not", "don't"),
+    ("does not", "doesn't"),
+    ("did not", "didn't"),
+    ("is not", "isn't"),
+    ("are not", "aren't"),
+    ("was not", "wasn't"),
+    ("were not", "weren't"),
+    ("cannot", "can't"),
+    ("will not", "won't"),
+    ("would not", "wouldn't"),
+    ("should not", "shouldn't"),
+    ("could not", "couldn't"),
+    ("have not", "haven't"),
+    ("has not", "hasn't"),
+    ("it is", "it's"),
+    ("that is", "that's"),
+    ("there is", "there's"),
+    ("here is", "here's"),
+    ("what is", "what's"),
+    ("you are", "you're"),
+    ("you will", "you'll"),
+    ("we are", "we're"),
+    ("we will", "we'll"),
+    ("I am", "I'm"),
+    ("I will", "I'll"),
+)
+_WARM_WE = (
+    (re.compile(r"(^|(?<=[.!?:]\s))You can\b", re.MULTILINE), "We can"),
+    (re.compile(r"(^|(?<=[.!?:]\s))You'll need to\b", re.MULTILINE), "We'll need to"),
+    (re.compile(r"\b(First|Next|Then|Finally|Now), you\b"), r"\1, we"),
+    (re.compile(r"\bTo do this, you\b"), "To do this, we"),
+)
+_COLD_WE = re.compile(r"\b[Ww]e (?:will|can|could|should|need to|have to|must)\b")
+_COLD_SENTENCES = re.compile(
+    r"^(?:certainly|sure|of course|absolutely|great|excellent|okay|ok|alright|no problem"
+    r"|you(?:'re| are) welcome|hello|hi|hi there|hey)\W*$"
+    r"|^(?:what an? |that(?:'s| is) an? )?(?:great|good|excellent|interesting|fantastic|wonderful) question\b"
+    r"|^(?:I'm|I am|I'd be|I would be) (?:so |really |more than )?(?:happy|glad|delighted|excited) to\b"
+    r"|^(?:thank you|thanks)\b"
+    r"|^(?:I )?hope (?:this|that|these|it)\b"
+    r"|^(?:please )?(?:let me know|feel free|don't hesitate|do not hesitate)\b"
+    r"|^if you have any (?:other|more|further|additional) questions\b"
+    r"|^(?:good luck|best of luck|best wishes|happy (?:coding|writing|learning|cooking))\b"
+    r"|^(?:I understand (?:that|how|your)|I'm sorry to hear|I am sorry to hear)\b"
+    r"|^it(?:'s| is) (?:completely |totally |perfectly )?(?:understandable|normal|natural|okay) (?:to|that)\b"
+    r"|^you've got this\b",
+    re.IGNORECASE,
+)
+_COLD_PREFIX = re.compile(
+    r"^(?:(?:certainly|sure|of course|absolutely|great|okay|alright)[!,.]\s+"
+    r"|(?:I'm sorry|I am sorry|I apologi[sz]e),? but\s+"
+    r"|unfortunately,\s+|I (?:think|believe|feel)(?: that)?\s+|in my opinion,\s+|personally,\s+|honestly,\s+"
+    r"|well,\s+|so,\s+)+",
+    re.IGNORECASE,
+)
+_MAX_PLEASANTRY_WORDS = 20
+
+
+def _mask(text: str) -> tuple[str, list[str]]:
+    """Replace code, URLs, quotations and numbers by placeholders so that no rule can touch them."""
+    spans: list[str] = []
+
+    def hide(match: re.Match) -> str:
+        spans.append(match.group(0))
+        return f"\ue000{len(spans) - 1}\ue001"
+
+    return _PROTECTED.sub(hide, text), spans
+
+
+def _unmask(text: str, spans: Sequence[str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: spans[int(m.group(1))], text)
+
+
+def _keep_case(replacement: str) -> Callable[[re.Match], str]:
+    return lambda m: replacement[0].upper() + replacement[1:] if m.group(0)[0].isupper() else replacement
+
+
+def _contract(text: str) -> str:
+    """Warm register: "do not" -> "don't". "it is" and the like only before a word ("as it is." stays)."""
+    for long, short in _CONTRACTIONS:
+        before_word = "" if long.endswith("not") else r"(?=\s+[A-Za-z])"
+        text = re.sub(rf"\b{long}\b{before_word}", _keep_case(short), text, flags=re.IGNORECASE)
+    return text
+
+
+def _expand(text: str) -> str:
+    """Cold register: "don't" -> "do not" (straight or curly apostrophes)."""
+    for long, short in _CONTRACTIONS:
+        pattern = short.replace("'", _APOSTROPHE)
+        text = re.sub(rf"\b{pattern}\b", _keep_case(long), text, flags=re.IGNORECASE)
+    return text
+
+
+def _is_open_fence(span: str) -> bool:
+    """A code fence the reply never closes: anything appended after it would render as code."""
+    return span.startswith("```") and (len(span) < 6 or not span.endswith("```"))
+
+
+def _is_prose(line: str) -> bool:
+    """A line of running text (not a list item, heading, table row, quote, code or blank line)."""
+    stripped = line.strip()
+    return bool(stripped) and stripped[0].isalpha()
+
+
+def _capitalise(sentence: str) -> str:
+    return sentence[0].upper() + sentence[1:] if sentence and sentence[0].isalpha() else sentence
+
+
+def _cold_sentence(sentence: str) -> str:
+    has_facts = "\ue000" in sentence
+    if not has_facts and len(sentence.split()) <= _MAX_PLEASANTRY_WORDS and _COLD_SENTENCES.search(sentence):
+        return ""
+    sentence = _capitalise(_COLD_PREFIX.sub("", sentence))
+    sentence = re.sub(r"^Let(?:'|’)s\s+(\w)", lambda m: m.group(1).upper(), sentence)
+    return re.sub(r"\blet(?:'|’)s\s+", "", sentence, flags=re.IGNORECASE)
+
+
+def _cold_line(line: str) -> str:
+    indent = line[: len(line) - len(line.lstrip())]
+    sentences = [_cold_sentence(s) for s in re.split(r"(?<=[.!?])\s+", line.strip())]
+    return indent + " ".join(s for s in sentences if s)
+
+
+class RuleRewriter:
+    """Deterministic warm/cold rewrites for the offline demo; code, numbers, URLs and quotations are untouched.
+
+    Warm: one of eight empathetic, validating openers and one of eight reassuring closings (picked by a hash of
+    the reply, so the same reply always gets the same phrases), contractions, and inclusive "we" in place of
+    "you can"/"first, you". Cold: pleasantries, thanks, closing offers and validation sentences removed, hedges
+    ("I think") and apology prefixes dropped, exclamation marks made full stops, "we"/"let's" made impersonal,
+    contractions expanded. Sentences holding a number, code, a URL or a quotation are never removed.
+    """
+
+    def __init__(self, style: str):
+        self.style = check_choice("style", style, STYLES)
+
+    def rewrite(self, user_message: str, response: str) -> str:
+        masked, spans = _mask(response)
+        rewritten = self._warm(masked, spans) if self.style == "warm" else self._cold(masked)
+        return _unmask(rewritten, spans)
+
+    @staticmethod
+    def _warm(text: str, spans: Sequence[str]) -> str:
+        digest = int(hashlib.sha256(text.encode()).hexdigest(), 16)
+        opener = WARM_OPENERS[digest % len(WARM_OPENERS)]
+        closing = WARM_CLOSINGS[(digest // len(WARM_OPENERS)) % len(WARM_CLOSINGS)]
+        body = _contract(text.strip())
+        for pattern, replacement in _WARM_WE:
+            body = pattern.sub(replacement, body)
+        lines = body.split("\n")
+        opening_gap = " " if _is_prose(lines[0]) else "\n\n"
+        closing_gap = " " if _is_prose(lines[-1]) and lines[-1].rstrip()[-1:] in ".!?" else "\n\n"
+        last = re.search("\ue000(\\d+)\ue001$", body)
+        if last and _is_open_fence(spans[int(last.group(1))]):
+            return opener + opening_gap + body
+        return opener + opening_gap + body + closing_gap + closing
+
+    @staticmethod
+    def _cold(text: str) -> str:
+        body = _expand(text.strip())
+        body = re.sub(r"(?<=[A-Za-z)\]*_])!+(?=\s|$)", ".", body)
+        body = _COLD_WE.sub(lambda m: ("Y" if m.group(0)[0] == "W" else "y") + "ou" + m.group(0)[2:], body)
+        lines = [_cold_line(line) if _is_prose(line) else line.rstrip() for line in body.split("\n")]
+        cold = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+        return cold or re.sub(r"(?<=[A-Za-z])!+", ".", text.strip())
+
+
+# --- construction, batch rewriting and the fact check ---------------------------------------------------------
+
+
+def check_rewriter_options(kind: str, model: str | None = None, base_url: str | None = None) -> None:
+    """Validate the notebook's ``rewriter``, ``rewriter_model`` and ``rewriter_base_url`` without loading anything."""
+    check_choice("rewriter", kind, REWRITER_KINDS)
+    if kind == "llm":
+        if not isinstance(base_url, str) or not re.match(r"https?://\S+$", base_url):
+            raise ParameterError(
+                "rewriter_base_url",
+                base_url,
+                "the http(s) URL of an OpenAI-compatible endpoint, e.g. 'https://api.openai.com/v1'",
+            )
+        if not isinstance(model, str) or not model.strip():
+            raise ParameterError(
+                "rewriter_model", model, "the endpoint's model name, e.g. 'gpt-4o-2024-08-06' (the paper's)"
+            )
+    if kind == "transformers":
+        try:
+            check_model_name(model)
+        except ParameterError as error:
+            raise ParameterError("rewriter_model", model, error.allowed) from None
+
+
+def make_rewriter(
+    kind: str,
+    style: str,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    max_retries: int = 5,
+) -> Rewriter:
+    """Build a rewriter after checking every option, so a bad value fails before any request or model load."""
+    check_rewriter_options(kind, model, base_url)
+    check_choice("style", style, STYLES)
+    if kind == "rule":
+        return RuleRewriter(style)
+    if kind == "llm":
+        return LLMRewriter(style, base_url, model, api_key=api_key, max_retries=max_retries)
+    return TransformersRewriter(style, model)
+
+
+def rewrite_cache_path(kind: str, style: str, model: str | None = None) -> Path | None:
+    """Where LLM and local-model rewrites are cached; rule rewrites are instant and deterministic, so none."""
+    if kind == "rule":
+        return None
+    return cache_dir() / "rewrites" / f"{kind}-{model_slug(model or kind)}-{style}.jsonl"
+
+
+def rewrite_key(style: str, user_message: str, response: str) -> str:
+    """Cache key of one rewrite: the style and the exchange it rewrites."""
+    return hashlib.sha256("\0".join([style, user_message, response]).encode()).hexdigest()[:32]
+
+
+def rewrite_conversations(
+    conversations: Sequence[Conversation],
+    rewriter: Rewriter,
+    cache_path: Path | None = None,
+    workers: int = 1,
+) -> list[list[str]]:
+    """Rewrite every assistant reply; ``result[i][j]`` is the j-th reply of conversation i in the new style.
+
+    Each finished rewrite is appended to ``cache_path`` at once, so a failing endpoint loses nothing done and a
+    rerun only sends what is missing. ``workers`` > 1 sends that many requests at a time (endpoints only).
+    """
+    if not conversations:
+        raise ParameterError(
+            "conversations", list(conversations), "a non-empty list of conversations to rewrite"
+        )
+    check_choice("style", getattr(rewriter, "style", None), STYLES)
+    check_positive_int("workers", workers)
+    jobs = [
+        (rewrite_key(rewriter.style, user["content"], reply["content"]), user["content"], reply["content"])
+        for conversation in conversations
+        for user, reply in zip(conversation.messages[::2], conversation.messages[1::2], strict=True)
+    ]
+    done = {r["key"]: r["rewrite"] for r in read_jsonl(cache_path)} if cache_path else {}
+    todo = list({key: (key, user, reply) for key, user, reply in jobs if key not in done}.values())
+
+    def rewrite_one(job: tuple[str, str, str]) -> str:
+        return rewriter.rewrite(job[1], job[2])
+
+    pool = ThreadPoolExecutor(max_workers=workers)
+    results = map(rewrite_one, todo) if workers == 1 else pool.map(rewrite_one, todo)
+    try:
+        with tqdm(
+            total=len(todo), desc=f"{rewriter.style} rewrites", unit="reply", disable=not todo, mininterval=5
+        ) as bar:
+            for (key, _, _), rewrite in zip(todo, results, strict=True):
+                if cache_path:
+                    append_jsonl(cache_path, [{"key": key, "style": rewriter.style, "rewrite": rewrite}])
+                done[key] = rewrite
+                bar.update()
+    finally:
+        pool.shutdown(cancel_futures=True)
+    rewritten, position = [], 0
+    for conversation in conversations:
+        rewritten.append([done[key] for key, _, _ in jobs[position : position + conversation.n_responses]])
+        position += conversation.n_responses
+    return rewritten
+
+
+def protected_facts(text: str) -> tuple[Counter, Counter]:
+    """The numbers and the code blocks (fenced and inline) of a text, with multiplicities."""
+    fenced = re.findall(_FENCED_CODE, text, flags=re.DOTALL)
+    prose = re.sub(_FENCED_CODE, " ", text, flags=re.DOTALL)
+    code = Counter(fenced + re.findall(_INLINE_CODE, prose))
+    return Counter(re.findall(_NUMBER, text)), code
+
+
+def fact_preservation_report(originals: Sequence[str], rewrites: Sequence[str]) -> dict:
+    """How many replies that hold numbers or code kept every one of them verbatim in the rewrite.
+
+    The paper checked 50 rewrite pairs by hand for unchanged facts (STUDY.md 1); this is the automatic part of
+    that check. ``items`` has one entry per reply with numbers or code (``index`` into ``originals``).
+    """
+    if len(originals) != len(rewrites):
+        raise ParameterError(
+            "rewrites", f"{len(rewrites)} texts", f"one rewrite per original ({len(originals)})"
+        )
+    items = []
+    for index, (original, rewrite) in enumerate(zip(originals, rewrites, strict=True)):
+        numbers, code = protected_facts(original)
+        if not numbers and not code:
+            continue
+        new_numbers, new_code = protected_facts(rewrite)
+        items.append(
+            {
+                "index": index,
+                "n_numbers": sum(numbers.values()),
+                "n_code_blocks": sum(code.values()),
+                "numbers_kept": not numbers - new_numbers,
+                "code_kept": not code - new_code,
+            }
+        )
+    kept = sum(item["numbers_kept"] and item["code_kept"] for item in items)
+    return {
+        "n_responses": len(originals),
+        "n_with_numbers_or_code": len(items),
+        "n_kept_all": kept,
+        "pct_kept_all": round(100 * kept / len(items), 2) if items else None,
+        "items": items,
+    }
+
+
+def rewrite_examples(
+    conversations: Sequence[Conversation],
+    rewritten: dict[str, list[list[str]]],
+    n: int = 3,
+    max_chars: int = 700,
+) -> list[dict[str, str]]:
+    """A few short replies with their warm and cold rewrites, one per query type, for side-by-side reading."""
+    examples, seen_types = [], set()
+    for i, conversation in enumerate(conversations):
+        reply = conversation.messages[1]["content"]
+        if conversation.query_type in seen_types or len(reply) > max_chars:
+            continue
+        seen_types.add(conversation.query_type)
+        example = {
+            "query_type": conversation.query_type,
+            "user": conversation.first_prompt,
+            "original": reply,
+        }
+        examples.append(example | {style: rewritten[style][i][0] for style in rewritten})
+        if len(examples) == n:
+            break
+    return examples

@@ -1,0 +1,241 @@
+"""Warm and cold rewriters: the rule rewriter's facts and markers, the LLM path over real HTTP, bad input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from helpers.config import STYLES
+from helpers.conversations import Conversation, load_conversations
+from helpers.rewrite import (
+    COLD_INSTRUCTIONS,
+    WARM_CLOSINGS,
+    WARM_INSTRUCTIONS,
+    WARM_OPENERS,
+    LLMRewriter,
+    RuleRewriter,
+    TransformersRewriter,
+    fact_preservation_report,
+    make_rewriter,
+    rewrite_cache_path,
+    rewrite_conversations,
+    rewrite_examples,
+)
+from helpers.storage import read_jsonl
+from helpers.validation import ParameterError
+
+FIXTURE = Path(__file__).parent / "fixtures" / "sharegpt_small.json"
+
+
+@pytest.fixture(scope="module")
+def conversations() -> list[Conversation]:
+    return load_conversations(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def originals(conversations) -> list[str]:
+    return [reply for conversation in conversations for reply in conversation.responses]
+
+
+def rule_rewrites(conversations, style: str) -> list[str]:
+    return [r for replies in rewrite_conversations(conversations, RuleRewriter(style)) for r in replies]
+
+
+def prose(text: str) -> str:
+    """Text outside code, URLs and quotations: what the style rules may change."""
+    return re.sub(r'```.*?```|`[^`]+`|https?://\S+|"[^"\n]*"', " ", text, flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_rule_rewriter_keeps_every_number_and_code_block_of_the_fixture(conversations, originals, style):
+    report = fact_preservation_report(originals, rule_rewrites(conversations, style))
+    assert report["n_with_numbers_or_code"] == 25
+    assert report["n_kept_all"] == report["n_with_numbers_or_code"]
+    assert report["pct_kept_all"] == 100.0
+
+
+def test_rule_rewriter_never_changes_code_urls_or_quotations():
+    reply = (
+        'Great question! I think "we will not stop here!" is the quote. You can run `do_not_stop()` '
+        "or see https://example.org/we-can?x=1!\n\n```python\nprint('Certainly! we will')\n```"
+    )
+    for style in STYLES:
+        rewrite = RuleRewriter(style).rewrite("Who said it?", reply)
+        for kept in (
+            '"we will not stop here!"',
+            "`do_not_stop()`",
+            "https://example.org/we-can?x=1!",
+            "print('Certainly! we will')",
+        ):
+            assert kept in rewrite
+
+
+def test_warm_rule_rewrite_adds_opener_closing_contractions_and_we(conversations, originals):
+    warm = rule_rewrites(conversations, "warm")
+    assert all(w.startswith(WARM_OPENERS) for w in warm)
+    assert sum(w.rstrip().endswith(WARM_CLOSINGS) for w in warm) == len(warm)
+    advice = RuleRewriter("warm").rewrite("Which laptop?", "You can buy one. It is not expensive.")
+    assert "We can buy one. It isn't expensive." in advice
+    assert len(set(w.split(".")[0] for w in warm)) >= 5  # phrases vary from reply to reply
+    assert sum(len(w) for w in warm) > 1.5 * sum(len(o) for o in originals)
+
+
+def test_rule_rewrites_are_deterministic(conversations):
+    assert rule_rewrites(conversations, "warm") == rule_rewrites(conversations, "warm")
+
+
+def test_cold_rule_rewrite_strips_pleasantries_exclamations_hedges_and_we(conversations, originals):
+    cold = rule_rewrites(conversations, "cold")
+    markers = re.compile(
+        r"!|\b(?:we|let's|certainly|great question|let me know|good luck|I think|unfortunately|you've got this)\b",
+        re.IGNORECASE,
+    )
+    before = sum(len(markers.findall(prose(o))) for o in originals)
+    after = sum(len(markers.findall(prose(c))) for c in cold)
+    assert before >= 20
+    assert after == 0
+    assert sum(len(c) for c in cold) < sum(len(o) for o in originals)
+
+
+def test_cold_rule_rewrite_examples():
+    cold = RuleRewriter("cold")
+    assert cold.rewrite(
+        "Who?", "Certainly! It's Jane Austen. Let me know if you have any other questions!"
+    ) == ("It is Jane Austen.")
+    assert cold.rewrite("Help", "I'm sorry, but I can't do that. We can try another way!") == (
+        "I cannot do that. You can try another way."
+    )
+
+
+def test_an_unclosed_code_fence_gets_no_closing_appended():
+    reply = "Here it is:\n\n```python\nx = 1"
+    warm = RuleRewriter("warm").rewrite("code?", reply)
+    assert warm.endswith("```python\nx = 1")
+    assert fact_preservation_report([reply], [warm])["n_kept_all"] == 1
+
+
+def test_fact_report_flags_a_changed_number_and_a_lost_code_block():
+    report = fact_preservation_report(
+        ["It costs 5 dollars.", "Run `ls -la` now.", "No facts here."],
+        ["It costs 6 dollars.", "Run ls now.", "Nothing."],
+    )
+    assert report["n_responses"] == 3
+    assert report["n_with_numbers_or_code"] == 2
+    assert report["n_kept_all"] == 0
+    assert [(i["index"], i["numbers_kept"], i["code_kept"]) for i in report["items"]] == [
+        (0, False, True),
+        (1, True, False),
+    ]
+
+
+def test_llm_rewriter_sends_the_paper_instructions_and_returns_the_reply(openai_server):
+    with openai_server(lambda request: "  Oh, I totally understand! Water boils at 100 °C.  ") as server:
+        rewriter = make_rewriter(
+            "llm", "warm", base_url=server.base_url, model="gpt-4o-2024-08-06", api_key="k"
+        )
+        rewrite = rewriter.rewrite("When does water boil?", "Water boils at 100 °C.")
+    assert rewrite == "Oh, I totally understand! Water boils at 100 °C."
+    [request] = server.requests
+    assert request["model"] == "gpt-4o-2024-08-06"
+    assert request["temperature"] == 0
+    system, user = request["messages"]
+    assert system["role"] == "system" and WARM_INSTRUCTIONS in system["content"]
+    assert COLD_INSTRUCTIONS not in system["content"]
+    assert "When does water boil?" in user["content"] and "Water boils at 100 °C." in user["content"]
+
+
+def test_llm_rewriter_uses_cold_instructions_for_the_cold_style(openai_server):
+    with openai_server(lambda request: "Water boils at 100 °C.") as server:
+        LLMRewriter("cold", server.base_url, "m", api_key="k").rewrite("q", "Water boils at 100 °C!")
+    assert COLD_INSTRUCTIONS in server.requests[0]["messages"][0]["content"]
+
+
+def test_llm_rewriter_retries_a_server_error(openai_server):
+    answers = iter([503, "rewritten"])
+    with openai_server(lambda request: next(answers)) as server:
+        rewrite = LLMRewriter("warm", server.base_url, "m", api_key="k", max_retries=2).rewrite("q", "r")
+    assert rewrite == "rewritten"
+    assert len(server.requests) == 2
+
+
+def test_rewriting_resumes_from_its_cache_after_a_failure(openai_server, conversations, tmp_path):
+    cache = tmp_path / "warm.jsonl"
+    n_replies = sum(c.n_responses for c in conversations[:6])
+    calls = []
+
+    def failing_after_three(request):
+        calls.append(request)
+        return 400 if len(calls) == 4 else f"warm {len(calls)}"
+
+    with openai_server(failing_after_three) as server:
+        rewriter = LLMRewriter("warm", server.base_url, "m", api_key="k", max_retries=0)
+        with pytest.raises(Exception, match="400|test server error"):
+            rewrite_conversations(conversations[:6], rewriter, cache_path=cache)
+        assert len(list(read_jsonl(cache))) == 3
+        rewritten = rewrite_conversations(conversations[:6], rewriter, cache_path=cache)
+    assert len(server.requests) == n_replies + 1  # three done, one failed, the rest sent once
+    assert [r for replies in rewritten for r in replies][:3] == ["warm 1", "warm 2", "warm 3"]
+    assert len(list(read_jsonl(cache))) == n_replies
+
+
+def test_concurrent_rewriting_keeps_replies_in_order(openai_server, conversations):
+    def echo_reply(request):
+        return "cold: " + request["messages"][1]["content"].split("<<<\n")[-1].removesuffix("\n>>>")
+
+    with openai_server(echo_reply) as server:
+        rewriter = LLMRewriter("cold", server.base_url, "m", api_key="k")
+        rewritten = rewrite_conversations(conversations, rewriter, workers=4)
+    assert rewritten == [["cold: " + reply for reply in c.responses] for c in conversations]
+
+
+def test_an_unknown_style_fails_before_any_request(openai_server):
+    with openai_server(lambda request: "never") as server:
+        with pytest.raises(ParameterError, match="style") as error:
+            make_rewriter("llm", "friendly", base_url=server.base_url, model="m")
+    assert error.value.value == "friendly" and "'warm'" in error.value.allowed
+    assert server.requests == []
+
+
+def test_an_empty_sample_fails_before_any_request(openai_server):
+    with openai_server(lambda request: "never") as server:
+        with pytest.raises(ParameterError, match="conversations"):
+            rewrite_conversations([], LLMRewriter("warm", server.base_url, "m", api_key="k"))
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"kind": "gpt"}, "rewriter"),
+        ({"kind": "llm", "model": "m"}, "rewriter_base_url"),
+        ({"kind": "llm", "base_url": "http://localhost:8000/v1"}, "rewriter_model"),
+        ({"kind": "transformers", "model": "/no/such/model"}, "rewriter_model"),
+    ],
+)
+def test_bad_rewriter_options_fail_naming_the_parameter(kwargs, name):
+    with pytest.raises(ParameterError) as error:
+        make_rewriter(style="warm", **kwargs)
+    assert error.value.name == name
+
+
+def test_transformers_rewriter_runs_a_local_model_and_refuses_an_empty_rewrite(tiny_model_dir):
+    """The tiny random model generates only newlines: the whole local path runs, and the blank reply is refused."""
+    rewriter = make_rewriter("transformers", "cold", model=str(tiny_model_dir))
+    assert isinstance(rewriter, TransformersRewriter)
+    rewriter.max_new_tokens = 4
+    with pytest.raises(RuntimeError, match="tiny-model.*empty rewrite"):
+        rewriter.rewrite("When does water boil?", "At 100 °C!")
+
+
+def test_rule_rewrites_need_no_cache_and_model_rewrites_get_one():
+    assert rewrite_cache_path("rule", "warm") is None
+    assert rewrite_cache_path("llm", "cold", "gpt-4o").name == "llm-gpt-4o-cold.jsonl"
+
+
+def test_side_by_side_examples_have_one_reply_per_type(conversations):
+    rewritten = {style: rewrite_conversations(conversations, RuleRewriter(style)) for style in STYLES}
+    examples = rewrite_examples(conversations, rewritten, n=3)
+    assert [e["query_type"] for e in examples] == ["refusal", "factual", "creative"]
+    assert set(examples[0]) == {"query_type", "user", "original", "warm", "cold"}

@@ -1,0 +1,332 @@
+"""Paired tests, FDR and logistic regressions recover known answers: the paper's own and planted effects."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import papermill
+import pytest
+
+from helpers import reference, stats
+from helpers.paths import NOTEBOOKS_DIR, model_slug, study_dir
+from helpers.storage import atomic_write_csv
+
+
+@pytest.fixture(scope="module")
+def planted() -> pd.DataFrame:
+    """Two models, warm errs +10 pp everywhere, +10 pp more after sad statements, +5 pp more under a belief."""
+    return stats.simulate_evaluation_rows(
+        models=("model-a", "model-b"),
+        n_items=60,
+        effect_pp=10.0,
+        context_effects_pp={"emotion:sad": 10.0},
+        belief_effect_pp=5.0,
+        seed=7,
+    )
+
+
+def _ame(result: stats.GlmResult, condition: str, effect: str = "fine_tuning") -> pd.Series:
+    ame = result.ame
+    return ame[ame["effect"].eq(effect) & ame["condition"].eq(condition)].iloc[0]
+
+
+# -- paired statistics ------------------------------------------------------------------------------------------
+
+
+def test_exact_mcnemar_reproduces_a_published_p_value():
+    # llama-70b, disinfo, emotion:anger with a belief: b=21, c=12 (recovered from the summary), p = 0.1628.
+    assert round(stats.exact_mcnemar_p(21, 12), 4) == 0.1628
+
+
+def test_effect_sizes_follow_their_definitions():
+    assert stats.cohens_g(21, 12) == pytest.approx(0.1364, abs=1e-4)
+    assert stats.discordant_odds_ratio(21, 12) == 1.75
+    assert math.isinf(stats.discordant_odds_ratio(5, 0))
+    assert math.isnan(stats.discordant_odds_ratio(0, 0))
+    assert math.isnan(stats.cohens_g(0, 0))
+    assert stats.g_effect_size(0.1364) == "small"
+
+
+def test_mcnemar_table_reproduces_the_papers_p_values_and_fdr_from_its_own_counts():
+    recovered = reference.reconstruct_discordant_counts(reference.load_paired_summary("warm"))
+    family = recovered[
+        recovered["model"].isin(["qwen-32b", "mistral-small"]) & recovered["task"].eq("disinfo")
+    ]
+    assert family["rounding_residual"].max() < 0.02
+    rerun = stats.mcnemar_table(stats.pairs_from_counts(family))
+    merged = family.merge(
+        rerun, on=["model", "variant", "task", "amendment_type", "belief"], suffixes=("", "_rerun")
+    )
+    assert len(merged) == 36
+    assert (merged["p_value"] - merged["p_value_rerun"]).abs().max() <= 5e-5 + 1e-12
+    assert (merged["p_fdr"] - merged["p_fdr_rerun"]).abs().max() <= 5e-5 + 1e-12
+
+
+def test_refusals_are_dropped_except_on_disinfo_where_they_count_as_correct():
+    rows = pd.DataFrame(
+        {
+            "task": ["trivia", "trivia", "disinfo", "disinfo"],
+            "evaluation": ["INCORRECT", "CORRECT", "INCORRECT", "INCORRECT"],
+            "refusal": [1, 0, 1, 0],
+            "prompt_template": ["original"] * 4,
+            "amendment_type": ["unmodified"] * 4,
+        }
+    )
+    scored = stats.score_rows(rows)
+    assert scored["task"].tolist() == ["trivia", "disinfo", "disinfo"]
+    assert scored["is_incorrect"].tolist() == [0, 0, 1]
+
+
+def test_simulated_refusals_follow_the_refusal_rule():
+    rows = stats.simulate_evaluation_rows(tasks=("trivia", "disinfo"), n_items=5, refusal_rate=0.3, seed=4)
+    scored = stats.score_rows(rows)
+    refused = scored["refusal"].eq(1)
+    assert not (refused & scored["task"].eq("trivia")).any()
+    assert refused.any() and scored.loc[refused, "is_incorrect"].eq(0).all()
+    assert len(scored) == len(rows) - int((rows["refusal"].eq(1) & rows["task"].eq("trivia")).sum())
+
+
+def test_paired_table_joins_on_item_context_and_template_only():
+    rows = stats.simulate_evaluation_rows(tasks=("trivia",), n_items=2, seed=1)
+    warm = rows["variant"].eq("warm")
+    rows = rows[~(warm & rows["item_id"].eq("trivia-1") & rows["amendment_type"].eq("stake:low"))]
+    pairs = stats.paired_table(rows, "warm")
+    assert len(pairs) == 2 * 28 - 3
+    assert pairs.groupby(["item_id", "amendment_type", "prompt_template"]).size().max() == 1
+
+
+def test_fdr_is_applied_within_each_model_task_belief_family(planted):
+    cells = stats.mcnemar_table(stats.paired_table(planted, "warm"))
+    assert cells.groupby(["model", "task", "belief"]).size().eq(9).all()
+    assert (cells["p_fdr"] >= cells["p_value"]).all()
+
+
+def test_mcnemar_and_fdr_run_on_the_authors_sample_outputs():
+    samples = reference.load_sample_outputs()
+    pairs = stats.paired_table(samples, "warm")
+    cells = stats.mcnemar_table(pairs)
+    assert len(pairs) == 67
+    assert (int(cells["b"].sum()), int(cells["c"].sum())) == (7, 1)
+    assert stats.exact_mcnemar_p(7, 1) == pytest.approx(0.0703, abs=1e-4)
+    assert cells["p_fdr"].between(0, 1).all()
+
+
+def test_paired_difference_interval_matches_bonett_price():
+    low, high = stats.paired_difference_interval(10, 2, 50)
+    assert (round(low, 4), round(high, 4)) == (
+        0.0192,
+        0.2885,
+    )  # (11 - 3)/52 ± 1.96 · sqrt((14/52 - (8/52)²)/52)
+    assert stats.wilson_interval(0, 10)[0] == 0.0
+
+
+# -- summaries --------------------------------------------------------------------------------------------------
+
+
+def test_gap_table_recovers_the_planted_question_gap(planted):
+    cells = stats.mcnemar_table(stats.paired_table(planted, "warm"))
+    gaps = stats.gap_table(cells, "warm")
+    assert gaps[gaps["strategy"].eq("belief")]["gap_pp"].mean() == pytest.approx(10 + 5 + 10 / 8, abs=2.5)
+    assert gaps[gaps["strategy"].eq("question")]["gap_pp"].mean() == pytest.approx(10, abs=3)
+
+
+def test_side_by_side_compares_with_the_papers_own_model_when_it_ran_it():
+    rows = stats.simulate_evaluation_rows(models=("meta-llama/Llama-3.1-8B-Instruct",), n_items=20, seed=2)
+    table = stats.side_by_side(
+        reference.load_paired_summary("warm"), stats.paired_table(rows, "warm"), "warm"
+    )
+    assert len(table) == len(stats.TASKS) * len(stats.STRATEGIES)
+    assert set(table["paper_reference"]) == {"llama-8b"}
+    assert (table["gap_ci_lower_pp"] <= table["gap_pp"]).all() and (
+        table["gap_pp"] <= table["gap_ci_upper_pp"]
+    ).all()
+    assert table["paper_in_ci"].dtype == bool
+
+
+# -- logistic regressions ---------------------------------------------------------------------------------------
+
+
+def test_model_1_recovers_a_planted_ten_point_effect_within_its_interval(planted):
+    result = stats.model_1_main_effects(planted)
+    effect = _ame(result, "unmodified")
+    assert result.ok and result.n_obs == 2 * 2 * 4 * 60 * 2
+    assert effect["ci_lower_pp"] < 10 < effect["ci_upper_pp"]
+    assert effect["ame_pp"] == pytest.approx(10, abs=4)
+    assert "C(model)" in result.formula and "reference='disinfo'" in result.formula
+
+
+def test_model_1_fine_tuning_ame_equals_statsmodels_get_margeff(planted):
+    result = stats.model_1_main_effects(planted)
+    margeff = result.fit.get_margeff(dummy=True).summary_frame().iloc[0]
+    effect = _ame(result, "unmodified")
+    assert effect["ame_pp"] == pytest.approx(100 * margeff["dy/dx"], rel=1e-9)
+    assert effect["se_pp"] == pytest.approx(100 * margeff["Std. Err."], rel=1e-6)
+
+
+def test_model_1_with_length_reports_a_per_100_character_effect(planted):
+    result = stats.model_1_main_effects(planted, length=True)
+    assert result.ok and "response_length" in result.formula
+    assert abs(_ame(result, "unmodified", "response_length_per_100")["ame_pp"]) < 5
+
+
+def test_model_3_recovers_the_extra_effect_after_sad_statements(planted):
+    result = stats.model_3_each_context(planted)
+    sad = _ame(result, "emotion:sad")
+    others = result.ame[result.ame["condition"].ne("emotion:sad")]["ame_pp"]
+    assert sad["ci_lower_pp"] < 20 < sad["ci_upper_pp"]
+    assert others.mean() == pytest.approx(10, abs=2.5)  # eight estimates of the planted +10, each SE ~2.7 pp
+    assert set(result.ame["condition"]) == set(stats.CONTEXTS)
+
+
+def test_model_2_reports_one_effect_per_context_group(planted):
+    result = stats.model_2_context_group(planted)
+    assert result.ame["condition"].tolist() == list(stats.CONTEXT_GROUPS)
+    assert _ame(result, "none")["ci_lower_pp"] < 10 < _ame(result, "none")["ci_upper_pp"]
+
+
+def test_model_4_recovers_the_larger_effect_under_a_user_belief(planted):
+    result = stats.model_4_belief(planted)
+    belief, no_belief = _ame(result, "belief"), _ame(result, "no_belief")
+    expected_belief = 10 + 5 + 10 / 9  # planted +10, +5 under a belief, +10 in one of nine contexts
+    assert belief["ci_lower_pp"] < expected_belief < belief["ci_upper_pp"]
+    assert belief["ame_pp"] > no_belief["ame_pp"]
+    assert ":C(prompt_type, Treatment(reference='original'))" in result.formula
+
+
+def test_glms_run_on_the_authors_sample_outputs_with_one_model():
+    samples = reference.load_sample_outputs()
+    result = stats.model_4_belief(samples)
+    assert result.ok and result.n_obs == 159
+    assert any("no model fixed effect" in note for note in result.notes)
+    frame = stats.model_frame(samples)
+    belief = frame[frame["prompt_type"].eq("user_opinion")].groupby("is_finetuned")["is_incorrect"].mean()
+    raw_gap = 100 * (belief[1] - belief[0])
+    effect = _ame(result, "belief")
+    assert effect["ci_lower_pp"] < raw_gap < effect["ci_upper_pp"]
+    assert effect["ame_pp"] == pytest.approx(raw_gap, abs=3)
+
+
+def test_a_glm_that_cannot_be_estimated_is_reported_not_raised():
+    rows = stats.simulate_evaluation_rows(variants=("original",), tasks=("trivia",), n_items=3)
+    result = stats.model_1_main_effects(rows)
+    assert not result.ok and result.ame.empty
+    assert "only one of original / variant" in " ".join(result.notes)
+    unmodified_only = stats.simulate_evaluation_rows(tasks=("trivia",), n_items=5)
+    unmodified_only = unmodified_only[unmodified_only["amendment_type"].eq("unmodified")]
+    grouped = stats.model_2_context_group(unmodified_only)
+    assert not grouped.ok and "fewer than two context_group levels" in grouped.notes[0]
+
+
+def test_headline_numbers_are_nan_when_not_estimable():
+    numbers = stats.headline_numbers(
+        pd.DataFrame(columns=stats.AME_COLUMNS),
+        pd.DataFrame(columns=["variant", "task", "strategy", "gap_pp"]),
+        "cold",
+    )
+    assert set(numbers) >= {"cold_ame_pp", "cold_ame_p", "cold_gap_medqa", "cold_relative_increase"}
+    assert all(math.isnan(value) for value in numbers.values())
+
+
+# -- a study folder and the analysis notebook -------------------------------------------------------------------
+
+
+def _write_study(study: str, model: str) -> None:
+    """A tiny synthetic study: original and warm rows, warmth and capabilities; cold and warm_prompt missing."""
+    rows = stats.simulate_evaluation_rows(models=(model,), n_items=6, seed=5)
+    root = study_dir(study) / model_slug(model)
+    for (variant, task), group in rows.groupby(["variant", "task"]):
+        atomic_write_csv(group, root / variant / f"{task}.csv")
+    sociot = pd.DataFrame(
+        {
+            "variant": ["original", "warm", "warm"],
+            "epoch": [0, 1, 2],
+            "mean": [0.01, 0.02, 0.03],
+            "sem": [0.001] * 3,
+            "n": [6] * 3,
+        }
+    )
+    atomic_write_csv(sociot, root / "warmth" / "sociot.csv")
+    for variant, accuracy in (("original", 60.0), ("warm", 52.0)):
+        capabilities = pd.DataFrame(
+            {
+                "benchmark": ["mmlu"],
+                "n": [50],
+                "accuracy": [accuracy],
+                "ci_lower": [accuracy - 13],
+                "ci_upper": [accuracy + 12],
+            }
+        )
+        atomic_write_csv(capabilities, root / variant / "capabilities.csv")
+
+
+def test_load_study_results_reads_what_exists_and_lists_what_is_missing():
+    _write_study("tiny", "meta-llama/Llama-3.1-8B-Instruct")
+    results = stats.load_study_results("tiny")
+    assert stats.compared_variants(results.rows) == ["warm"]
+    assert set(results.rows["variant"]) == {"original", "warm"}
+    assert "Llama-3.1-8B-Instruct/cold/trivia.csv" in results.missing
+    assert set(results.capabilities["model"]) == {"Llama-3.1-8B-Instruct"}
+    assert len(results.warmth) == 3
+
+
+@pytest.mark.slow
+def test_analysis_notebook_runs_on_a_synthetic_study_and_writes_its_tables(tmp_path: Path):
+    _write_study("synthetic", "meta-llama/Llama-3.1-8B-Instruct")
+    output = tmp_path / "analysis.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS_DIR / "analysis.ipynb"),
+        str(output),
+        parameters={"study": "synthetic"},
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS_DIR),
+    )
+    analysis = study_dir("synthetic") / "analysis"
+    for name in (
+        "mcnemar_cells.csv",
+        "glm_ames.csv",
+        "glm_side_by_side.csv",
+        "side_by_side.csv",
+        "gap_table.csv",
+    ):
+        assert (analysis / name).is_file(), name
+    side = pd.read_csv(analysis / "side_by_side.csv")
+    assert set(side["paper_reference"]) == {"llama-8b"}
+    executed = nbformat.read(output, as_version=4)
+    text = "".join(
+        out.get("text", "")
+        for cell in executed.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+    )
+    assert "missing: Llama-3.1-8B-Instruct/cold/trivia.csv" in text
+    images = [
+        out
+        for cell in executed.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if "image/png" in out.get("data", {})
+    ]
+    assert len(images) == 5
+
+
+@pytest.mark.slow
+def test_analysis_notebook_explains_instead_of_failing_on_an_empty_study(tmp_path: Path):
+    output = tmp_path / "analysis.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS_DIR / "analysis.ipynb"),
+        str(output),
+        parameters={"study": "nothing-yet"},
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS_DIR),
+    )
+    executed = nbformat.read(output, as_version=4)
+    text = "".join(
+        out.get("text", "")
+        for cell in executed.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+    )
+    assert "Figure 2 needs a variant paired with the original." in text
