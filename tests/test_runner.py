@@ -38,7 +38,7 @@ def _recorder(fail=()):
 
 @pytest.fixture(autouse=True)
 def _book_runs_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setattr("helpers.runner.BOOK_DIR", tmp_path / "book")
+    monkeypatch.setenv("WARMBOOK_BOOK", str(tmp_path / "book"))
 
 
 def test_runs_are_in_dependency_order(demo_config_path):

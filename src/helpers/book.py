@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from .config import StudyConfig
-from .paths import BOOK_DIR
+from .paths import book_dir as default_book_dir
 from .runner import STAGE_TITLES, plan_runs
 
 CHAPTERS_BEFORE = ["question", "method"]
@@ -25,8 +25,9 @@ CHAPTERS_AFTER = ["results", "limitations", "teaching"]
 STAGE_ORDER = ["training_data", "finetune", "warmth", "evaluate", "capabilities", "analysis"]
 
 
-def link_current_study(study: str, book_dir: Path = BOOK_DIR) -> Path:
+def link_current_study(study: str, book_dir: Path | None = None) -> Path:
     """Point ``book/runs/current`` at ``book/runs/<study>`` (a symlink the chapters' glue paths rely on)."""
+    book_dir = book_dir or default_book_dir()
     runs = book_dir / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     current = runs / "current"
@@ -38,8 +39,9 @@ def link_current_study(study: str, book_dir: Path = BOOK_DIR) -> Path:
     return current
 
 
-def write_toc(config: StudyConfig, book_dir: Path = BOOK_DIR) -> Path:
+def write_toc(config: StudyConfig, book_dir: Path | None = None) -> Path:
     """Write ``_toc.yml``: the chapters, then one page per executed run grouped by stage."""
+    book_dir = book_dir or default_book_dir()
     runs = [r for r in plan_runs(config) if (book_dir / "runs" / config.study / r.stage / f"{r.name}.ipynb").exists()]
     parts = [{"caption": "The study", "chapters": [{"file": c} for c in CHAPTERS_BEFORE]}]
     chapters = []
@@ -62,8 +64,9 @@ def write_toc(config: StudyConfig, book_dir: Path = BOOK_DIR) -> Path:
     return path
 
 
-def build_book(config: StudyConfig, book_dir: Path = BOOK_DIR) -> Path:
+def build_book(config: StudyConfig, book_dir: Path | None = None) -> Path:
     """Build the HTML book strictly and return the path of its index.html."""
+    book_dir = book_dir or default_book_dir()
     link_current_study(config.study, book_dir)
     write_toc(config, book_dir)
     shutil.rmtree(book_dir / "_build", ignore_errors=True)

@@ -234,3 +234,12 @@ def plot_accuracy_change_by_context(cells: pd.DataFrame) -> Figure:
         grid.set_axis_labels("context", "accuracy change vs original (pp)")
         _rotate_xticks(grid, 40)
     return grid.figure
+
+
+def unavailable_figure(message: str) -> Figure:
+    """A small figure saying what is missing, so a chapter that pastes a figure still renders when a stage
+    has not produced its data (the strict book build would otherwise fail on the missing glue key)."""
+    fig, ax = plt.subplots(figsize=(6, 1.2))
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    ax.set_axis_off()
+    return fig

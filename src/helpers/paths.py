@@ -12,12 +12,16 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-BOOK_DIR = REPO_ROOT / "book"
 
 
 def results_root() -> Path:
     """Root of all run outputs: ``$WARMBOOK_RESULTS`` or ``<repo>/results``."""
     return Path(os.environ.get("WARMBOOK_RESULTS", REPO_ROOT / "results"))
+
+
+def book_dir() -> Path:
+    """The jupyter-book source folder: ``$WARMBOOK_BOOK`` or ``<repo>/book`` (tests build a copy elsewhere)."""
+    return Path(os.environ.get("WARMBOOK_BOOK", REPO_ROOT / "book"))
 
 
 def cache_dir() -> Path:

@@ -20,7 +20,7 @@ from typing import Any
 import nbformat
 
 from .config import StudyConfig
-from .paths import BOOK_DIR, NOTEBOOKS_DIR, model_slug, study_dir
+from .paths import NOTEBOOKS_DIR, book_dir, model_slug, study_dir
 from .storage import atomic_write_json, atomic_write_text
 
 STAGE_TITLES = {
@@ -49,7 +49,7 @@ class Run:
         return NOTEBOOKS_DIR / f"{self.stage}.ipynb"
 
     def output_path(self, study: str) -> Path:
-        return BOOK_DIR / "runs" / study / self.stage / f"{self.name}.ipynb"
+        return book_dir() / "runs" / study / self.stage / f"{self.name}.ipynb"
 
 
 def plan_runs(config: StudyConfig) -> list[Run]:
@@ -188,7 +188,8 @@ def execute_study(
     prints = _fingerprints([run for run, _, _ in rows])
     outcome: dict[str, str] = {}
     todo = [run for run, status, _ in rows if status != "done" and (only is None or run.name in only)]
-    print(f"Study '{config.study}': {len(rows)} runs, {len(rows) - len(todo)} up to date, {len(todo)} to run.")
+    up_to_date = sum(1 for _, status, _ in rows if status == "done")
+    print(f"Study '{config.study}': {len(rows)} runs, {up_to_date} up to date, {len(todo)} to run.")
     started = time.monotonic()
     position = 0
     for run, status, _ in rows:

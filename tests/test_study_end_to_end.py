@@ -1,0 +1,75 @@
+"""End to end: the runner executes a tiny study with papermill, the book builds strictly, Chromium renders it.
+
+A tiny random model stands in for the chat model so the whole pipeline — training data, warm and cold LoRA
+fine-tunes, SocioT warmth, evaluation of the four variants, capabilities, analysis — runs in a few minutes on
+a CPU. Its answers are gibberish; what is tested is that every stage runs and hands its outputs to the next,
+that a second run skips everything, and that the rendered book shows the chapters and figures.
+"""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers.book import build_book, render_in_browser
+from helpers.config import load_config
+from helpers.runner import execute_study, plan_runs, run_status
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny_study(model_dir: Path) -> dict:
+    model = str(model_dir)
+    return {
+        "study": "tiny",
+        "models": [model],
+        "device": "cpu",
+        "batch_size": 8,
+        "training_data": {"n_conversations": 12, "n_validation": 6, "rewriter": "rule"},
+        "finetune": {
+            "learning_rate": 1e-3, "epochs": 1, "checkpoints": [0.5, 1], "selected_checkpoint": 1,
+            "max_length": 128, "per_device_batch": 4, "grad_accum": 1,
+        },  # fmt: skip
+        "warmth": {"n_prompts": 6, "scorer_model": model, "n_passes": 2, "max_new_tokens": 8},
+        "evaluation": {"tasks": ["trivia", "disinfo"], "n_items": 1, "max_new_tokens": 8, "batch_size": 16},
+        "capabilities": {"benchmarks": ["mmlu", "advbench"], "n_items": 2, "max_new_tokens": 8},
+    }
+
+
+@pytest.mark.slow
+def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, monkeypatch):
+    book = tmp_path / "book"
+    shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build", "runs", "_toc.yml"))
+    monkeypatch.setenv("WARMBOOK_BOOK", str(book))
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump(_tiny_study(tiny_model_dir)))
+    config = load_config(config_path)
+
+    outcome = execute_study(config)
+    failed = {name: result for name, result in outcome.items() if result != "done"}
+    assert not failed, f"runs not done: {failed}"
+    assert len(outcome) == len(plan_runs(config))
+
+    again = execute_study(load_config(config_path))
+    assert set(again.values()) == {"skipped"}
+    assert {status for _, status, _ in run_status(config)} == {"done"}
+
+    index = build_book(config)
+    html = index.parent
+    assert index.exists()
+    for page in ("question", "method", "results", "limitations", "teaching"):
+        assert (html / f"{page}.html").exists()
+
+    results_dom = render_in_browser(html / "results.html")
+    assert "this build beside the paper" in results_dom
+    assert len(re.findall(r"<img[^>]+src=", results_dom)) >= 5, "the results chapter should show its five figures"
+
+    evaluate_page = next(html.glob("runs/current/evaluate/evaluate-*-warm.html"))
+    evaluate_dom = render_in_browser(evaluate_page)
+    assert "Evaluating a model variant" in evaluate_dom
+    assert re.search(r"<img[^>]+src=", evaluate_dom), "the evaluation page should show its figure"
+
+    paper_dom = render_in_browser(next(html.glob("runs/current/paper_results/*.html")))
+    assert len(re.findall(r"<img[^>]+src=", paper_dom)) >= 5
