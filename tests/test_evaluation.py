@@ -1,0 +1,95 @@
+"""The evaluation stage: validation before compute, the paper's row schema, rule and judge paths alike."""
+
+import pandas as pd
+import pytest
+
+from helpers.evaluation import ROW_COLUMNS, accuracy_by_context, build_prompt_rows, plan_evaluation, run_evaluation
+from helpers.models import load_model
+from helpers.scoring import JudgeError
+from helpers.validation import ParameterError
+
+
+@pytest.mark.parametrize(
+    ("change", "parameter", "value"),
+    [
+        ({"tasks": ["trivia", "jeopardy"]}, "tasks", "jeopardy"),
+        ({"variant": "lukewarm"}, "variant", "lukewarm"),
+        ({"amendment_types": ["emotion:bored"]}, "amendment_types", "emotion:bored"),
+        ({"model": "./no/such/model"}, "model", "./no/such/model"),
+        ({"n_items": 0}, "n_items", "0"),
+        ({"n_items": -3}, "n_items", "-3"),
+        ({"temperature": -0.5}, "temperature", "-0.5"),
+        ({"templates": ["sarcastic"]}, "templates", "sarcastic"),
+        ({"variant": "warm", "checkpoint": 2}, "checkpoint", "2"),
+    ],
+)
+def test_bad_parameters_fail_before_any_model_is_loaded(change, parameter, value, monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before the parameters were checked")
+
+    monkeypatch.setattr("helpers.models.load_model", no_loading)
+    params = {"study": "bad", "model": "embedded:SmolLM2-135M-Instruct"} | change
+    with pytest.raises(ParameterError) as error:
+        plan_evaluation(**params)
+    message = str(error.value)
+    assert f"'{parameter}'" in message and value in message and "Allowed" in message
+
+
+def test_every_question_gets_28_prompts_identical_across_variants():
+    original = build_prompt_rows(plan_evaluation("s", "embedded:SmolLM2-135M-Instruct", n_items=3), "trivia")
+    prompted = build_prompt_rows(
+        plan_evaluation("s", "embedded:SmolLM2-135M-Instruct", variant="warm_prompt", n_items=3), "trivia"
+    )
+    assert len(original) == 3 * 28
+    assert original.groupby("prompt_template").size().to_dict() == {
+        "correct": 27, "incorrect": 27, "original": 27, "original_neutral": 3,
+    }  # fmt: skip
+    assert original["prompt"].tolist() == prompted["prompt"].tolist()
+    assert set(prompted["system_prompt"]) != {""} and set(original["system_prompt"]) == {""}
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    return load_model(str(tiny_model_dir), device="cpu")
+
+
+def _plan(tiny_model_dir, **kwargs):
+    base = dict(
+        study="unit", model=str(tiny_model_dir), tasks=["trivia", "disinfo"], n_items=1, max_new_tokens=6,
+        amendment_types=["unmodified", "emotion:sad"], batch_size=8,
+    )  # fmt: skip
+    return plan_evaluation(**(base | kwargs))
+
+
+def test_rule_path_writes_the_paper_row_schema(tiny_model_dir, tiny):
+    plan = _plan(tiny_model_dir)
+    results = run_evaluation(plan, *tiny)
+    frame = pd.read_csv(plan.output_path("trivia"), keep_default_na=False)
+    assert list(frame.columns) == ROW_COLUMNS
+    assert len(frame) == len(results["trivia"]) == 2 + 1 + 2 + 2  # original×2 contexts, neutral, correct×2, incorrect×2
+    assert set(frame["evaluation"]) <= {"CORRECT", "INCORRECT"}
+    assert set(frame["scorer"]) == {"rule"}
+    assert (frame["response_length"] == frame["output"].str.len()).all()
+    table = accuracy_by_context(results)
+    assert set(table.index.get_level_values("task")) == {"trivia", "disinfo"}
+
+
+def test_judge_path_yields_the_same_rows_as_the_rule_path(tiny_model_dir, tiny, openai_server, monkeypatch):
+    monkeypatch.setenv("WARMBOOK_JUDGE_API_KEY", "test-key")
+    rule = run_evaluation(_plan(tiny_model_dir), *tiny)
+    with openai_server(lambda request: "INCORRECT") as server:
+        judged = run_evaluation(_plan(tiny_model_dir, judge_base_url=server.base_url, judge_model="judge-1"), *tiny)
+    for task in rule:
+        assert list(judged[task].columns) == list(rule[task].columns)
+        assert judged[task]["prompt"].tolist() == rule[task]["prompt"].tolist()
+        assert set(judged[task]["scorer"]) == {"judge:judge-1"}
+    assert set(judged["trivia"]["evaluation"]) == {"INCORRECT"}
+
+
+def test_a_failing_judge_stops_the_run_without_writing_unscored_rows(tiny_model_dir, tiny, openai_server, monkeypatch):
+    monkeypatch.setenv("WARMBOOK_JUDGE_API_KEY", "test-key")
+    with openai_server(lambda request: "maybe?") as server:
+        plan = _plan(tiny_model_dir, judge_base_url=server.base_url, judge_model="judge-2")
+        with pytest.raises(JudgeError):
+            run_evaluation(plan, *tiny)
+    assert not plan.output_path("trivia").exists()
