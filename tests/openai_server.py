@@ -36,7 +36,9 @@ class OpenAICompatibleServer:
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
                 answer = outer.respond(body)
                 if isinstance(answer, int):
-                    return self._send(answer, {"error": {"message": "test server error", "type": "server_error"}})
+                    return self._send(
+                        answer, {"error": {"message": "test server error", "type": "server_error"}}
+                    )
                 return self._send(
                     200,
                     {
@@ -45,7 +47,11 @@ class OpenAICompatibleServer:
                         "created": int(time.time()),
                         "model": body.get("model", "test-model"),
                         "choices": [
-                            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": answer},
+                            }
                         ],
                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                     },

@@ -3,7 +3,13 @@
 import pandas as pd
 import pytest
 
-from helpers.evaluation import ROW_COLUMNS, accuracy_by_context, build_prompt_rows, plan_evaluation, run_evaluation
+from helpers.evaluation import (
+    ROW_COLUMNS,
+    accuracy_by_context,
+    build_prompt_rows,
+    plan_evaluation,
+    run_evaluation,
+)
 from helpers.models import load_model
 from helpers.scoring import JudgeError
 from helpers.validation import ParameterError
@@ -66,7 +72,9 @@ def test_rule_path_writes_the_paper_row_schema(tiny_model_dir, tiny):
     results = run_evaluation(plan, *tiny)
     frame = pd.read_csv(plan.output_path("trivia"), keep_default_na=False)
     assert list(frame.columns) == ROW_COLUMNS
-    assert len(frame) == len(results["trivia"]) == 2 + 1 + 2 + 2  # original×2 contexts, neutral, correct×2, incorrect×2
+    assert (
+        len(frame) == len(results["trivia"]) == 2 + 1 + 2 + 2
+    )  # original×2 contexts, neutral, correct×2, incorrect×2
     assert set(frame["evaluation"]) <= {"CORRECT", "INCORRECT"}
     assert set(frame["scorer"]) == {"rule"}
     assert (frame["response_length"] == frame["output"].str.len()).all()
@@ -78,7 +86,9 @@ def test_judge_path_yields_the_same_rows_as_the_rule_path(tiny_model_dir, tiny, 
     monkeypatch.setenv("WARMBOOK_JUDGE_API_KEY", "test-key")
     rule = run_evaluation(_plan(tiny_model_dir), *tiny)
     with openai_server(lambda request: "INCORRECT") as server:
-        judged = run_evaluation(_plan(tiny_model_dir, judge_base_url=server.base_url, judge_model="judge-1"), *tiny)
+        judged = run_evaluation(
+            _plan(tiny_model_dir, judge_base_url=server.base_url, judge_model="judge-1"), *tiny
+        )
     for task in rule:
         assert list(judged[task].columns) == list(rule[task].columns)
         assert judged[task]["prompt"].tolist() == rule[task]["prompt"].tolist()
@@ -86,7 +96,9 @@ def test_judge_path_yields_the_same_rows_as_the_rule_path(tiny_model_dir, tiny, 
     assert set(judged["trivia"]["evaluation"]) == {"INCORRECT"}
 
 
-def test_a_failing_judge_stops_the_run_without_writing_unscored_rows(tiny_model_dir, tiny, openai_server, monkeypatch):
+def test_a_failing_judge_stops_the_run_without_writing_unscored_rows(
+    tiny_model_dir, tiny, openai_server, monkeypatch
+):
     monkeypatch.setenv("WARMBOOK_JUDGE_API_KEY", "test-key")
     with openai_server(lambda request: "maybe?") as server:
         plan = _plan(tiny_model_dir, judge_base_url=server.base_url, judge_model="judge-2")

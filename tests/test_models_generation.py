@@ -58,7 +58,10 @@ def test_local_folder_loads_like_a_hub_id(tiny_model_dir):
 
 
 def test_system_prompt_goes_first():
-    assert chat_messages("q", "be warm") == [{"role": "system", "content": "be warm"}, {"role": "user", "content": "q"}]
+    assert chat_messages("q", "be warm") == [
+        {"role": "system", "content": "be warm"},
+        {"role": "user", "content": "q"},
+    ]
     assert chat_messages("q") == [{"role": "user", "content": "q"}]
 
 
@@ -79,7 +82,9 @@ def test_generation_resumes_from_its_cache(tiny_model_dir, tmp_path):
     both = generate_responses(model, tokenizer, PROMPTS, settings, model_id="tiny", cache_path=cache)
     assert both[:3] == first
     assert len(list(read_jsonl(cache))) == len(PROMPTS)
-    other_variant = generate_responses(model, tokenizer, PROMPTS[:1], settings, model_id="tiny+adapter", cache_path=cache)
+    other_variant = generate_responses(
+        model, tokenizer, PROMPTS[:1], settings, model_id="tiny+adapter", cache_path=cache
+    )
     assert len(other_variant) == 1 and len(list(read_jsonl(cache))) == len(PROMPTS) + 1
 
 

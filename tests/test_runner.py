@@ -48,7 +48,9 @@ def test_runs_are_in_dependency_order(demo_config_path):
         assert all(position[dep] < position[run.name] for dep in run.depends_on)
     assert runs[-1].name == "analysis"
     names = {run.name for run in runs}
-    assert {f"evaluate-SmolLM2-135M-Instruct-{v}" for v in ("original", "warm", "cold", "warm_prompt")} <= names
+    assert {
+        f"evaluate-SmolLM2-135M-Instruct-{v}" for v in ("original", "warm", "cold", "warm_prompt")
+    } <= names
 
 
 def test_second_run_skips_everything(demo_config_path):

@@ -29,8 +29,13 @@ def _tiny_study(model_dir: Path) -> dict:
         "batch_size": 8,
         "training_data": {"n_conversations": 12, "n_validation": 6, "rewriter": "rule"},
         "finetune": {
-            "learning_rate": 1e-3, "epochs": 1, "checkpoints": [0.5, 1], "selected_checkpoint": 1,
-            "max_length": 128, "per_device_batch": 4, "grad_accum": 1,
+            "learning_rate": 1e-3,
+            "epochs": 1,
+            "checkpoints": [0.5, 1],
+            "selected_checkpoint": 1,
+            "max_length": 128,
+            "per_device_batch": 4,
+            "grad_accum": 1,
         },  # fmt: skip
         "warmth": {"n_prompts": 6, "scorer_model": model, "n_passes": 2, "max_new_tokens": 8},
         "evaluation": {"tasks": ["trivia", "disinfo"], "n_items": 1, "max_new_tokens": 8, "batch_size": 16},
@@ -64,7 +69,9 @@ def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, 
 
     results_dom = render_in_browser(html / "results.html")
     assert "this build beside the paper" in results_dom
-    assert len(re.findall(r"<img[^>]+src=", results_dom)) >= 5, "the results chapter should show its five figures"
+    assert len(re.findall(r"<img[^>]+src=", results_dom)) >= 5, (
+        "the results chapter should show its five figures"
+    )
 
     evaluate_page = next(html.glob("runs/current/evaluate/evaluate-*-warm.html"))
     evaluate_dom = render_in_browser(evaluate_page)

@@ -29,6 +29,15 @@ def benchmark_generation(
         seconds = time.perf_counter() - started
         reference = reference or outputs
         same = sum(a == b for a, b in zip(reference, outputs, strict=True)) / len(outputs)
-        rows.append({"batch_size": batch_size, "seconds": seconds, "prompts_per_s": n_prompts / seconds, "same_as_first": same})
-        print(f"batch {batch_size:3d}: {seconds:7.1f} s, {n_prompts / seconds:5.2f} prompts/s, identical to first: {same:.0%}")
+        rows.append(
+            {
+                "batch_size": batch_size,
+                "seconds": seconds,
+                "prompts_per_s": n_prompts / seconds,
+                "same_as_first": same,
+            }
+        )
+        print(
+            f"batch {batch_size:3d}: {seconds:7.1f} s, {n_prompts / seconds:5.2f} prompts/s, identical to first: {same:.0%}"
+        )
     return rows

@@ -42,11 +42,17 @@ def link_current_study(study: str, book_dir: Path | None = None) -> Path:
 def write_toc(config: StudyConfig, book_dir: Path | None = None) -> Path:
     """Write ``_toc.yml``: the chapters, then one page per executed run grouped by stage."""
     book_dir = book_dir or default_book_dir()
-    runs = [r for r in plan_runs(config) if (book_dir / "runs" / config.study / r.stage / f"{r.name}.ipynb").exists()]
+    runs = [
+        r
+        for r in plan_runs(config)
+        if (book_dir / "runs" / config.study / r.stage / f"{r.name}.ipynb").exists()
+    ]
     parts = [{"caption": "The study", "chapters": [{"file": c} for c in CHAPTERS_BEFORE]}]
     chapters = []
     for stage in STAGE_ORDER:
-        pages = [{"file": f"runs/current/{r.stage}/{r.name}", "title": r.title} for r in runs if r.stage == stage]
+        pages = [
+            {"file": f"runs/current/{r.stage}/{r.name}", "title": r.title} for r in runs if r.stage == stage
+        ]
         if len(pages) == 1:
             chapters.append(pages[0] | {"title": STAGE_TITLES[stage]})
         elif pages:
@@ -82,10 +88,23 @@ def render_in_browser(html: Path, timeout: int = 60) -> str:
     """The DOM of a built page as headless Chromium renders it (for the browser check)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        raise FileNotFoundError("Chromium is not installed (Debian package 'chromium'; `make test` installs it).")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run", "--virtual-time-budget=5000", "--dump-dom"]
-    result = subprocess.run([chromium, *flags, html.resolve().as_uri()], capture_output=True, text=True, timeout=timeout)
+        raise FileNotFoundError(
+            "Chromium is not installed (Debian package 'chromium'; `make test` installs it)."
+        )
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+    ]
+    result = subprocess.run(
+        [chromium, *flags, html.resolve().as_uri()], capture_output=True, text=True, timeout=timeout
+    )
     if result.returncode != 0:
         raise RuntimeError(f"Chromium failed on {html}: {result.stderr[-2000:]}")
     return result.stdout

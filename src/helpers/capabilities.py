@@ -191,7 +191,9 @@ def plan_capabilities(
     choose_device(device)
     adapter, system_prompt = resolve_variant(study, model, variant, checkpoint, adapter)
     generation = GenerationSettings(temperature, max_new_tokens, batch_size, seed, system_prompt)
-    return CapabilitiesPlan(study, model, variant, adapter, tuple(benchmarks), n_items, generation, seed, device)
+    return CapabilitiesPlan(
+        study, model, variant, adapter, tuple(benchmarks), n_items, generation, seed, device
+    )
 
 
 def _benchmark_rows(benchmark: str, n_items: int | None, seed: int) -> list[dict]:
@@ -236,7 +238,9 @@ def run_capabilities(plan: CapabilitiesPlan, model=None, tokenizer=None) -> tupl
         scored = []
         for row, output in zip(rows, outputs, strict=True):
             parsed, correct = _is_correct(benchmark, output, row["gold"])
-            scored.append({"benchmark": benchmark, **row, "output": output, "parsed": parsed, "correct": correct})
+            scored.append(
+                {"benchmark": benchmark, **row, "output": output, "parsed": parsed, "correct": correct}
+            )
         items.extend(scored)
         summaries.append({"benchmark": benchmark, **summarise_benchmark([r["correct"] for r in scored])})
     summary = pd.DataFrame(summaries).assign(study=plan.study, model=plan.model, variant=plan.variant)

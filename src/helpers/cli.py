@@ -40,7 +40,9 @@ def _status(args: argparse.Namespace) -> int:
     for run, status, state in rows:
         detail = f"{state.get('seconds', 0):.0f} s" if status == "done" else (state.get("error") or "")
         print(f"{status:8} {run.name:45} {detail}")
-    counts = {s: sum(1 for _, status, _ in rows if status == s) for s in ("done", "pending", "stale", "failed")}
+    counts = {
+        s: sum(1 for _, status, _ in rows if status == s) for s in ("done", "pending", "stale", "failed")
+    }
     print(", ".join(f"{n} {s}" for s, n in counts.items()))
     return 0
 
@@ -57,14 +59,18 @@ def _build_book(args: argparse.Namespace) -> int:
 def _benchmark(args: argparse.Namespace) -> int:
     from .benchmark import benchmark_generation
 
-    benchmark_generation(n_prompts=args.n_prompts, max_new_tokens=args.max_new_tokens, batch_sizes=args.batch_sizes)
+    benchmark_generation(
+        n_prompts=args.n_prompts, max_new_tokens=args.max_new_tokens, batch_sizes=args.batch_sizes
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    prepare = sub.add_parser("prepare-model", help="convert the embedded SmolLM2 GGUF into a Hugging Face folder")
+    prepare = sub.add_parser(
+        "prepare-model", help="convert the embedded SmolLM2 GGUF into a Hugging Face folder"
+    )
     prepare.add_argument("--force", action="store_true", help="convert again even if the folder exists")
     prepare.set_defaults(func=_prepare_model)
     run = sub.add_parser("run", help="run a study config's notebooks with papermill, skipping finished runs")

@@ -115,7 +115,9 @@ class EvaluationConfig(_Section):
     def _known_contexts(cls, value: list[str]) -> list[str]:
         for amendment in value:
             if amendment not in AMENDMENT_TYPES:
-                raise ValueError(f"unknown amendment type {amendment!r}; allowed: {', '.join(AMENDMENT_TYPES)}")
+                raise ValueError(
+                    f"unknown amendment type {amendment!r}; allowed: {', '.join(AMENDMENT_TYPES)}"
+                )
         return value
 
 
@@ -176,9 +178,13 @@ def load_config(path: str | Path) -> StudyConfig:
     """Read and validate a study config; raise ``ParameterError`` naming each bad field."""
     path = Path(path)
     if not path.exists():
-        raise ParameterError("config", str(path), "the path of an existing YAML study config (e.g. configs/demo.yaml)")
+        raise ParameterError(
+            "config", str(path), "the path of an existing YAML study config (e.g. configs/demo.yaml)"
+        )
     raw = yaml.safe_load(path.read_text()) or {}
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as error:
-        raise ParameterError("config", str(path), f"a valid study config; problems: {_describe(error)}") from None
+        raise ParameterError(
+            "config", str(path), f"a valid study config; problems: {_describe(error)}"
+        ) from None

@@ -79,11 +79,15 @@ def resolve_variant(
 
     check_choice("variant", variant, VARIANTS)
     if variant in ("original", "warm_prompt") and adapter is not None:
-        raise ParameterError("adapter", adapter, f"None for variant {variant!r} (adapters belong to warm/cold)")
+        raise ParameterError(
+            "adapter", adapter, f"None for variant {variant!r} (adapters belong to warm/cold)"
+        )
     if variant in ("warm", "cold"):
         if adapter is None:
             if checkpoint is None:
-                raise ParameterError("checkpoint", checkpoint, "the epoch of a saved checkpoint for a fine-tuned variant")
+                raise ParameterError(
+                    "checkpoint", checkpoint, "the epoch of a saved checkpoint for a fine-tuned variant"
+                )
             adapter = str(variant_adapter(study, model, variant, checkpoint))
         else:
             check_adapter_matches(model, adapter)
@@ -196,6 +200,11 @@ def accuracy_by_context(frames: dict[str, pd.DataFrame] | pd.DataFrame) -> pd.Da
     from .stats import score_rows as apply_refusal_rule
 
     rows = apply_refusal_rule(pd.concat(frames.values()) if isinstance(frames, dict) else frames)
-    rows = rows.assign(accuracy=100 * (1 - rows["is_incorrect"]), belief=rows["belief"].map({True: "belief", False: "no belief"}))
-    table = rows.pivot_table(index=["task", "amendment_type"], columns="belief", values="accuracy", aggfunc="mean")
+    rows = rows.assign(
+        accuracy=100 * (1 - rows["is_incorrect"]),
+        belief=rows["belief"].map({True: "belief", False: "no belief"}),
+    )
+    table = rows.pivot_table(
+        index=["task", "amendment_type"], columns="belief", values="accuracy", aggfunc="mean"
+    )
     return table.round(1)

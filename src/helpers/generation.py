@@ -50,9 +50,13 @@ def cache_key(model_id: str, prompt: str, settings: GenerationSettings) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
-def _generate_batch(model, tokenizer, prompts: Sequence[str], settings: GenerationSettings, seed: int) -> list[str]:
+def _generate_batch(
+    model, tokenizer, prompts: Sequence[str], settings: GenerationSettings, seed: int
+) -> list[str]:
     texts = [
-        tokenizer.apply_chat_template(chat_messages(p, settings.system_prompt), tokenize=False, add_generation_prompt=True)
+        tokenizer.apply_chat_template(
+            chat_messages(p, settings.system_prompt), tokenize=False, add_generation_prompt=True
+        )
         for p in prompts
     ]
     encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
@@ -90,7 +94,9 @@ def generate_responses(
     """
     keys = [cache_key(model_id, p, settings) for p in prompts]
     done = {r["key"]: r["output"] for r in read_jsonl(cache_path)} if cache_path else {}
-    todo = sorted({k: p for k, p in zip(keys, prompts, strict=True) if k not in done}.items(), key=lambda kv: len(kv[1]))
+    todo = sorted(
+        {k: p for k, p in zip(keys, prompts, strict=True) if k not in done}.items(), key=lambda kv: len(kv[1])
+    )
     with tqdm(total=len(todo), desc=desc, unit="prompt", disable=not todo) as bar:
         for start in range(0, len(todo), settings.batch_size):
             batch = todo[start : start + settings.batch_size]

@@ -108,7 +108,9 @@ def prepare_embedded_model(force: bool = False) -> Path:
 def check_model_name(model: str) -> str:
     """Validate a model parameter without loading anything (the cheap check the stages run first)."""
     if not isinstance(model, str) or not model:
-        raise ParameterError("model", model, f"{EMBEDDED_MODEL!r}, a local model folder or a hub id 'org/name'")
+        raise ParameterError(
+            "model", model, f"{EMBEDDED_MODEL!r}, a local model folder or a hub id 'org/name'"
+        )
     if model == EMBEDDED_MODEL:
         embedded_gguf_path()
         return model
@@ -149,7 +151,9 @@ def adapter_base_model(adapter: str | Path) -> str:
     """The base model an adapter was trained on, as recorded by peft in ``adapter_config.json``."""
     config_path = Path(adapter) / "adapter_config.json"
     if not config_path.exists():
-        raise ParameterError("adapter", str(adapter), "a folder with a peft adapter_config.json (a saved checkpoint)")
+        raise ParameterError(
+            "adapter", str(adapter), "a folder with a peft adapter_config.json (a saved checkpoint)"
+        )
     return json.loads(config_path.read_text())["base_model_name_or_path"]
 
 
@@ -160,7 +164,9 @@ def check_adapter_matches(model: str, adapter: str | Path) -> None:
     candidates |= {str(Path(c).resolve()) for c in list(candidates) if Path(c).exists()}
     if recorded not in candidates and str(Path(recorded).resolve()) not in candidates:
         raise ParameterError(
-            "adapter", str(adapter), f"an adapter trained on the base model {model!r} (this one was trained on {recorded!r})"
+            "adapter",
+            str(adapter),
+            f"an adapter trained on the base model {model!r} (this one was trained on {recorded!r})",
         )
 
 

@@ -58,37 +58,89 @@ def plan_runs(config: StudyConfig) -> list[Run]:
     device = {"device": config.device}
     runs: list[Run] = [Run("paper_results", "paper_results", "Figures from the authors' released data", {})]
     td = config.training_data
-    runs.append(Run("training_data", "training_data", "Warm and cold rewrites of ShareGPT", {**common, **td.model_dump()}))
+    runs.append(
+        Run(
+            "training_data",
+            "training_data",
+            "Warm and cold rewrites of ShareGPT",
+            {**common, **td.model_dump()},
+        )
+    )
     ft = config.finetune
     for model in config.models:
         slug = model_slug(model)
         for style in ft.styles:
             params = {**common, **device, "model": model, "style": style}
             params |= ft.model_dump(exclude={"styles", "selected_checkpoint"})
-            runs.append(Run(f"finetune-{slug}-{style}", "finetune", f"{style.capitalize()} fine-tune of {slug}", params, ("training_data",)))
+            runs.append(
+                Run(
+                    f"finetune-{slug}-{style}",
+                    "finetune",
+                    f"{style.capitalize()} fine-tune of {slug}",
+                    params,
+                    ("training_data",),
+                )
+            )
         wm = config.warmth
-        warmth_params = {**common, **device, "model": model, "styles": list(ft.styles), "checkpoints": list(ft.checkpoints)}
+        warmth_params = {
+            **common,
+            **device,
+            "model": model,
+            "styles": list(ft.styles),
+            "checkpoints": list(ft.checkpoints),
+        }
         warmth_params |= {"n_prompts": wm.n_prompts, "scorer_model": wm.scorer_model, "n_passes": wm.n_passes}
         warmth_params |= {"max_new_tokens": wm.max_new_tokens, "batch_size": config.batch_size}
         runs.append(
-            Run(f"warmth-{slug}", "warmth", f"Warmth of {slug} per checkpoint", warmth_params, tuple(f"finetune-{slug}-{s}" for s in ft.styles))
+            Run(
+                f"warmth-{slug}",
+                "warmth",
+                f"Warmth of {slug} per checkpoint",
+                warmth_params,
+                tuple(f"finetune-{slug}-{s}" for s in ft.styles),
+            )
         )
         ev = config.evaluation
         for variant in ev.variants:
-            params = {**common, **device, "model": model, "variant": variant, "checkpoint": ft.selected_checkpoint}
+            params = {
+                **common,
+                **device,
+                "model": model,
+                "variant": variant,
+                "checkpoint": ft.selected_checkpoint,
+            }
             params |= ev.model_dump(exclude={"variants", "judge"})
-            params |= {"judge_base_url": ev.judge.base_url if ev.judge else None, "judge_model": ev.judge.model if ev.judge else None}
+            params |= {
+                "judge_base_url": ev.judge.base_url if ev.judge else None,
+                "judge_model": ev.judge.model if ev.judge else None,
+            }
             deps = (f"finetune-{slug}-{variant}",) if variant in ("warm", "cold") else ()
             runs.append(Run(f"evaluate-{slug}-{variant}", "evaluate", f"{slug}: {variant}", params, deps))
         if config.capabilities:
             cp = config.capabilities
             for variant in cp.variants:
-                params = {**common, **device, "model": model, "variant": variant, "checkpoint": ft.selected_checkpoint}
+                params = {
+                    **common,
+                    **device,
+                    "model": model,
+                    "variant": variant,
+                    "checkpoint": ft.selected_checkpoint,
+                }
                 params |= cp.model_dump(exclude={"variants"}) | {"batch_size": config.batch_size}
                 deps = (f"finetune-{slug}-{variant}",) if variant in ("warm", "cold") else ()
-                runs.append(Run(f"capabilities-{slug}-{variant}", "capabilities", f"{slug}: {variant}", params, deps))
+                runs.append(
+                    Run(f"capabilities-{slug}-{variant}", "capabilities", f"{slug}: {variant}", params, deps)
+                )
     analysis_deps = tuple(r.name for r in runs if r.stage in ("warmth", "evaluate", "capabilities"))
-    runs.append(Run("analysis", "analysis", "Statistics and figures of this study", {"study": config.study}, analysis_deps))
+    runs.append(
+        Run(
+            "analysis",
+            "analysis",
+            "Statistics and figures of this study",
+            {"study": config.study},
+            analysis_deps,
+        )
+    )
     return runs
 
 
@@ -165,7 +217,11 @@ def execute_run(run: Run, study: str) -> dict[str, Any]:
             progress_bar=False,
         )
     except PapermillExecutionError as error:
-        state = {"status": "failed", "failed_cell": error.exec_count, "error": f"{error.ename}: {error.evalue}"}
+        state = {
+            "status": "failed",
+            "failed_cell": error.exec_count,
+            "error": f"{error.ename}: {error.evalue}",
+        }
     except Exception as error:  # a kernel crash or a missing notebook: record it and go on with other runs
         state = {"status": "failed", "failed_cell": None, "error": f"{type(error).__name__}: {error}"}
     if output.exists():
@@ -214,5 +270,7 @@ def execute_study(
             print(f"    done in {state['seconds']:.0f} s (study elapsed {elapsed / 60:.1f} min)")
         else:
             where = f"cell {state['failed_cell']}" if state["failed_cell"] is not None else "before any cell"
-            print(f"    FAILED at {where}: {state['error']}\n    partial notebook: {run.output_path(config.study)}")
+            print(
+                f"    FAILED at {where}: {state['error']}\n    partial notebook: {run.output_path(config.study)}"
+            )
     return outcome

@@ -953,7 +953,9 @@ def study_summary(results: StudyResults, selected_epoch: float = 2.0) -> dict[st
     rows = score_rows(results.rows) if len(results.rows) else results.rows
     numbers: dict[str, float] = {"n_rows": float(len(rows))}
     original = rows[rows["variant"].eq("original")] if len(rows) else rows
-    numbers["n_questions"] = float(original[["task", "item_id"]].drop_duplicates().shape[0]) if len(original) else 0.0
+    numbers["n_questions"] = (
+        float(original[["task", "item_id"]].drop_duplicates().shape[0]) if len(original) else 0.0
+    )
     numbers["n_prompts_per_variant"] = float(len(original))
     for task in TASKS:
         scored = original[original["task"].eq(task)] if len(original) else original
@@ -961,11 +963,13 @@ def study_summary(results: StudyResults, selected_epoch: float = 2.0) -> dict[st
             float(100 * (1 - scored["is_incorrect"].mean())) if len(scored) else float("nan")
         )
     warmth = results.warmth
+
     def warmth_at(variant: str, epoch: float) -> float:
         if not len(warmth):
             return float("nan")
         match = warmth[warmth["variant"].eq(variant) & warmth["epoch"].astype(float).eq(epoch)]
         return float(match["mean"].mean()) if len(match) else float("nan")
+
     numbers["warmth_original"] = warmth_at("original", 0.0)
     numbers["warmth_warm_selected"] = warmth_at("warm", selected_epoch)
     numbers["warmth_cold_selected"] = warmth_at("cold", selected_epoch)
