@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STUDY  ?= configs/demo.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup book test lint status clean-results benchmark
+.PHONY: setup book test lint status benchmark chromium
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,10 @@ chromium:
 setup: $(STAMP)
 	$(BIN)/python -m helpers prepare-model
 
+# The book is built even when a run failed (its partial notebook shows where); make still exits non-zero then.
 book: setup
-	$(BIN)/python -m helpers run $(STUDY)
-	$(BIN)/python -m helpers build-book $(STUDY)
+	@$(BIN)/python -m helpers run $(STUDY); status=$$?; \
+	$(BIN)/python -m helpers build-book $(STUDY) && exit $$status
 
 test: setup chromium
 	$(BIN)/python -m pytest -q

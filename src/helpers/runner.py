@@ -88,6 +88,7 @@ def plan_runs(config: StudyConfig) -> list[Run]:
             "model": model,
             "styles": list(ft.styles),
             "checkpoints": list(ft.checkpoints),
+            "selected_checkpoint": ft.selected_checkpoint,
         }
         warmth_params |= {"n_prompts": wm.n_prompts, "scorer_model": wm.scorer_model, "n_passes": wm.n_passes}
         warmth_params |= {"max_new_tokens": wm.max_new_tokens, "batch_size": config.batch_size}
@@ -137,7 +138,7 @@ def plan_runs(config: StudyConfig) -> list[Run]:
             "analysis",
             "analysis",
             "Statistics and figures of this study",
-            {"study": config.study},
+            {"study": config.study, "selected_checkpoint": config.finetune.selected_checkpoint},
             analysis_deps,
         )
     )
