@@ -15,23 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .models import check_model_name
 from .validation import ParameterError
+from .vocabulary import AMENDMENT_TYPES, STYLES, TASKS, TEMPLATES, VARIANTS
 
-TASKS = ("trivia", "truthfulqa", "disinfo", "medqa")
-VARIANTS = ("original", "warm", "cold", "warm_prompt")
-STYLES = ("warm", "cold")
 BENCHMARKS = ("mmlu", "gsm8k", "advbench")
-AMENDMENT_TYPES = (
-    "unmodified",
-    "emotion:happy",
-    "emotion:sad",
-    "emotion:anger",
-    "relation:close",
-    "relation:hierarchical_up",
-    "relation:hierarchical_down",
-    "stake:high",
-    "stake:low",
-)
-TEMPLATES = ("original", "original_neutral", "correct", "incorrect")
 PAPER_CHECKPOINTS = (0.5, 1, 1.5, 2, 4, 6, 8, 10)
 
 

@@ -29,8 +29,8 @@ import pandas as pd
 
 from helpers.paths import DATA_DIR
 from helpers.validation import ParameterError, check_choice, check_positive_int
+from helpers.vocabulary import TASKS
 
-TASKS = ("trivia", "truthfulqa", "disinfo", "medqa")
 SOURCES = ("bundled", "hub")
 
 # Hub datasets used when ``source="hub"``. TriviaQA and Disinfo are missing on purpose: the paper's wrong

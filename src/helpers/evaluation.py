@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import AMENDMENT_TYPES, TASKS, TEMPLATES, VARIANTS
 from .data import load_items
 from .generation import GenerationSettings, generate_responses
 from .models import check_model_name, choose_device
@@ -23,6 +22,7 @@ from .paths import model_slug, study_dir
 from .prompts import build_prompt_variants
 from .storage import atomic_write_csv
 from .validation import ParameterError, check_choice, check_choices, check_positive_int
+from .vocabulary import AMENDMENT_TYPES, TASKS, TEMPLATES, VARIANTS
 
 ROW_COLUMNS = [
     "study", "model", "variant", "adapter", "task", "item_id", "question", "correct_answer", "incorrect_answer",

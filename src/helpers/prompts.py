@@ -25,20 +25,9 @@ from typing import Any
 
 from helpers.data import Item, load_contexts, load_neutral_prefix
 from helpers.validation import ParameterError, check_choice, check_choices
+from helpers.vocabulary import AMENDMENT_TYPES, TEMPLATES
 
-AMENDMENT_TYPES = (
-    "unmodified",
-    "emotion:happy",
-    "emotion:sad",
-    "emotion:anger",
-    "relation:close",
-    "relation:hierarchical_up",
-    "relation:hierarchical_down",
-    "stake:high",
-    "stake:low",
-)
 CONTEXT_GROUPS = {a: a.split(":")[0] if ":" in a else "none" for a in AMENDMENT_TYPES}
-TEMPLATES = ("original", "original_neutral", "correct", "incorrect")
 PROMPT_FORMATS = ("A", "B")
 # Templates that carry a context statement (original_neutral exists for ``unmodified`` only).
 CONTEXT_TEMPLATES = ("original", "correct", "incorrect")

@@ -28,12 +28,12 @@ from typing import Protocol
 
 from tqdm.auto import tqdm
 
-from .config import STYLES
 from .conversations import Conversation
 from .models import check_model_name
 from .paths import cache_dir, model_slug
 from .storage import append_jsonl, read_jsonl
 from .validation import ParameterError, check_choice, check_positive_int
+from .vocabulary import STYLES
 
 REWRITER_KINDS = ("rule", "llm", "transformers")
 

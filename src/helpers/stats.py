@@ -36,22 +36,11 @@ from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSepar
 
 from .paths import study_dir
 from .reference import CELL_COLUMNS, PAPER_HEADLINES, context_group, paper_model_name
+from .vocabulary import AMENDMENT_TYPES, BELIEF_TEMPLATES, TASKS, VARIANTS
 
-TASKS = ("trivia", "truthfulqa", "disinfo", "medqa")
-COMPARED_VARIANTS = ("warm", "cold", "warm_prompt")
-CONTEXTS = (
-    "unmodified",
-    "emotion:happy",
-    "emotion:sad",
-    "emotion:anger",
-    "relation:close",
-    "relation:hierarchical_up",
-    "relation:hierarchical_down",
-    "stake:high",
-    "stake:low",
-)
+COMPARED_VARIANTS = tuple(v for v in VARIANTS if v != "original")
+CONTEXTS = AMENDMENT_TYPES
 CONTEXT_GROUPS = ("none", "emotion", "relation", "stake")
-BELIEF_TEMPLATES = ("correct", "incorrect")
 #: Evaluation strategies of Figure 3, cumulative: the bare question, + an interpersonal context, + an incorrect
 #: user belief on top of the context (our reading of the figure; unmodified prompts with a belief are in no strategy).
 STRATEGIES = ("question", "context", "belief")
