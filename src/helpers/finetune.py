@@ -1,0 +1,544 @@
+"""LoRA fine-tuning of a chat model on the warm (or cold) rewrites, with the paper's checkpoints.
+
+The paper fine-tuned each open model with LoRA (r=8, alpha=16, dropout 0.1), learning rate 1e-5, at most 1,024
+tokens, effective batch 16, for 10 epochs, saving checkpoints at epochs 0.5, 1, 1.5, 2, 4, 6, 8 and 10; the
+epoch-2 checkpoint is "the warm model" and the cold control uses identical settings (paper, Methods, "Fine-tuning
+for warmth"; STUDY.md section 2). All of these are fields of :class:`FinetuneConfig` with the paper's values as
+defaults, so the demo overrides only what a 135M model on a CPU needs (a higher learning rate, fewer epochs).
+
+The wiring is trl's ``SFTTrainer`` with a peft ``LoraConfig``, as in the alignment-handbook recipes. Choices the
+paper does not report, made here and stated in the book: LoRA on the attention projections q, k, v and o; the
+loss on the assistant reply only (``completion_only_loss`` over prompt/completion examples — SmolLM2's chat
+template has no ``{% generation %}`` markers, so trl's ``assistant_only_loss`` cannot be used); the linear
+learning-rate schedule of transformers, laid out over all ``epochs`` even when training stops at an earlier last
+checkpoint; seed 0.
+
+Each checkpoint is a peft adapter folder ``results/<study>/<model_slug>/finetune/<style>/checkpoint-epoch-<e>/``,
+written to a temporary folder and renamed into place, next to ``training_log.csv`` (step, epoch, loss). The
+evaluation stage loads it with ``helpers.models.load_model(model, adapter=variant_adapter(...))``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import PAPER_CHECKPOINTS, STYLES
+from .models import check_adapter_matches, check_model_name, choose_device, resolve_model_path
+from .paths import model_slug, study_dir
+from .storage import atomic_write_csv, atomic_write_json
+from .validation import ParameterError, check_choice, check_non_negative_float, check_positive_int
+
+SELECTED_EPOCH = 2.0
+"""The paper's "warm model" (and cold control) is the epoch-2 checkpoint."""
+
+TRAINING_LOG = "training_log.csv"
+_CHECKPOINT_PREFIX = "checkpoint-epoch-"
+_RUN_FILE = "finetune_run.json"
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """LoRA SFT hyperparameters; the defaults are the paper's (STUDY.md section 2) unless marked as our choice."""
+
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank (paper: 8)."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha (paper: 16)."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA branch (paper: 0.1)."})
+    target_modules: tuple[str, ...] = field(
+        default=("q_proj", "k_proj", "v_proj", "o_proj"),
+        metadata={
+            "help": "Modules that get LoRA adapters. Not reported by the paper; our choice: attention."
+        },
+    )
+    learning_rate: float = field(
+        default=1e-5,
+        metadata={
+            "help": "Peak learning rate (paper: 1e-5; too small to move a 135M model in a short demo)."
+        },
+    )
+    lr_scheduler_type: str = field(
+        default="linear",
+        metadata={"help": "Schedule over all `epochs`. Not reported; our choice: linear decay."},
+    )
+    epochs: float = field(
+        default=10.0, metadata={"help": "Length of the training schedule in epochs (paper: 10)."}
+    )
+    checkpoints: tuple[float, ...] = field(
+        default=tuple(float(e) for e in PAPER_CHECKPOINTS),
+        metadata={"help": "Epochs at which an adapter is saved (paper: 0.5, 1, 1.5, 2, 4, 6, 8, 10)."},
+    )
+    max_length: int = field(
+        default=1024, metadata={"help": "Tokens per example, prompt included (paper: 1,024)."}
+    )
+    per_device_batch: int = field(default=4, metadata={"help": "Examples per forward pass (our choice)."})
+    grad_accum: int = field(
+        default=4,
+        metadata={"help": "Gradient accumulation; per_device_batch x grad_accum = 16 in the paper."},
+    )
+    seed: int = field(
+        default=0, metadata={"help": "Seed for LoRA initialisation and data order (our choice)."}
+    )
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "Trade compute for memory; slower and unneeded for small models."}
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("lora_r", "lora_alpha", "max_length", "per_device_batch", "grad_accum"):
+            check_positive_int(name, getattr(self, name))
+        if not 0 <= check_non_negative_float("lora_dropout", self.lora_dropout) < 1:
+            raise ParameterError("lora_dropout", self.lora_dropout, "a number in [0, 1)")
+        if check_non_negative_float("learning_rate", self.learning_rate) == 0:
+            raise ParameterError("learning_rate", self.learning_rate, "a number greater than 0")
+        if check_non_negative_float("epochs", self.epochs) == 0:
+            raise ParameterError("epochs", self.epochs, "a number greater than 0")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ParameterError("seed", self.seed, "an integer")
+        if isinstance(self.target_modules, str) or not self.target_modules:
+            raise ParameterError("target_modules", self.target_modules, "a non-empty list of module names")
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        object.__setattr__(self, "checkpoints", check_checkpoints(self.checkpoints, self.epochs))
+
+    @property
+    def effective_batch(self) -> int:
+        """Examples per optimizer step (paper: 16)."""
+        return self.per_device_batch * self.grad_accum
+
+    def signature(self) -> dict[str, Any]:
+        """The settings that change the trained weights (not which checkpoints are kept)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "checkpoints"}
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    """What one fine-tuning run produced (or found already on disk)."""
+
+    checkpoints: dict[float, Path]
+    log: pd.DataFrame
+    n_examples: int
+    n_steps: int
+    train_seconds: float
+    skipped: bool
+
+
+def check_style(style: str) -> str:
+    """``warm`` or ``cold``; anything else fails before data or models are touched."""
+    return check_choice("style", style, STYLES)
+
+
+def check_checkpoints(checkpoints: Sequence[float], epochs: float | None = None) -> tuple[float, ...]:
+    """Positive, distinct epochs (as floats, sorted); with ``epochs``, none beyond the end of the schedule."""
+    if isinstance(checkpoints, str | int | float) or not checkpoints:
+        raise ParameterError(
+            "checkpoints", checkpoints, "a non-empty list of epochs such as [0.5, 1, 1.5, 2]"
+        )
+    values = []
+    for value in checkpoints:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ParameterError("checkpoints", value, "each element a number of epochs greater than 0")
+        values.append(float(value))
+    if len(set(values)) != len(values):
+        raise ParameterError("checkpoints", list(checkpoints), "distinct epochs")
+    if epochs is not None and max(values) > epochs:
+        raise ParameterError("checkpoints", max(values), f"epochs at most epochs={epochs:g}")
+    return tuple(sorted(values))
+
+
+def format_epoch(epoch: float) -> str:
+    """``0.5`` -> ``"0.5"``, ``2.0`` -> ``"2"``: the form used in folder names, CSVs and the book."""
+    return f"{float(epoch):g}"
+
+
+def steps_per_epoch(n_examples: int, effective_batch: int) -> int:
+    """Optimizer steps in one pass over the data; a last, smaller batch still makes a step (as in transformers)."""
+    check_positive_int("n_examples", n_examples)
+    check_positive_int("effective_batch", effective_batch)
+    return math.ceil(n_examples / effective_batch)
+
+
+def checkpoint_steps(n_examples: int, effective_batch: int, epochs_list: Sequence[float]) -> dict[float, int]:
+    """Map each checkpoint epoch to the optimizer step that ends it (fractional epochs round up).
+
+    With the paper's 3,667 responses and batch 16 an epoch is 230 steps, so epoch 0.5 is step 115. A sample so
+    small that two checkpoints fall on the same step is refused: the two adapters would be one and the same.
+    """
+    per_epoch = steps_per_epoch(n_examples, effective_batch)
+    steps = {float(e): max(1, math.ceil(float(e) * per_epoch - 1e-9)) for e in check_checkpoints(epochs_list)}
+    if len(set(steps.values())) != len(steps):
+        raise ParameterError(
+            "checkpoints",
+            [format_epoch(e) for e in steps],
+            f"epochs that fall on different optimizer steps; with {n_examples} examples and an effective batch of "
+            f"{effective_batch} an epoch is only {per_epoch} step(s) — use more examples or a smaller batch",
+        )
+    return steps
+
+
+def finetune_dir(study: str, model: str, style: str) -> Path:
+    """``results/<study>/<model_slug>/finetune/<style>``: every checkpoint and the training log of one run."""
+    return study_dir(study) / model_slug(model) / "finetune" / check_style(style)
+
+
+def checkpoint_dir(study: str, model: str, style: str, epoch: float) -> Path:
+    """Folder of the adapter saved at ``epoch`` (it may not exist yet)."""
+    return finetune_dir(study, model, style) / f"{_CHECKPOINT_PREFIX}{format_epoch(epoch)}"
+
+
+def list_checkpoints(study: str, model: str, style: str) -> dict[float, Path]:
+    """Saved adapters of one run, by epoch (sorted); temporary folders of an interrupted save are ignored."""
+    folder = finetune_dir(study, model, style)
+    found = {}
+    for path in folder.glob(f"{_CHECKPOINT_PREFIX}*"):
+        try:
+            epoch = float(path.name.removeprefix(_CHECKPOINT_PREFIX))
+        except ValueError:
+            continue
+        if (path / "adapter_config.json").exists():
+            found[epoch] = path
+    return dict(sorted(found.items()))
+
+
+def require_checkpoints(study: str, model: str, style: str, epochs: Sequence[float]) -> dict[float, Path]:
+    """The adapters of the requested epochs, or a ParameterError naming the missing one and those available.
+
+    Stages that read checkpoints call this before generating or scoring anything.
+    """
+    available = list_checkpoints(study, model, style)
+    chosen = {}
+    for epoch in check_checkpoints(epochs):
+        if epoch not in available:
+            have = ", ".join(format_epoch(e) for e in available) or "none yet"
+            raise ParameterError(
+                "checkpoint",
+                epoch,
+                f"a saved {style} checkpoint of {model!r} in study {study!r} (available epochs: {have}; "
+                "run the finetune stage with these checkpoints first)",
+            )
+        chosen[epoch] = available[epoch]
+    for path in chosen.values():
+        check_adapter_matches(model, path)
+    return chosen
+
+
+def variant_adapter(study: str, model: str, variant: str, checkpoint: float = SELECTED_EPOCH) -> Path | None:
+    """The adapter a variant runs with: none for ``original``/``warm_prompt``, a checkpoint for ``warm``/``cold``."""
+    check_choice("variant", variant, ("original", "warm", "cold", "warm_prompt"))
+    if variant in ("original", "warm_prompt"):
+        return None
+    return require_checkpoints(study, model, variant, [checkpoint])[float(checkpoint)]
+
+
+def checkpoint_identity(adapter: str | Path) -> str:
+    """A short hash of the run that produced an adapter: caches keyed on it never mix two trainings."""
+    info = Path(adapter) / "warmbook_checkpoint.json"
+    if not info.exists():
+        return hashlib.sha256(str(Path(adapter).resolve()).encode()).hexdigest()[:16]
+    return json.loads(info.read_text())["run_id"]
+
+
+def training_data_path(study: str, style: str) -> Path:
+    """``results/<study>/training_data/<style>.jsonl``, written by the training_data stage."""
+    return study_dir(study) / "training_data" / f"{check_style(style)}.jsonl"
+
+
+def _check_example(example: Any, line: int, path: Path) -> dict:
+    def bad(reason: str) -> ParameterError:
+        return ParameterError(
+            "training_data",
+            f"{path}, line {line}",
+            f'prompt/completion examples ({reason}): {{"prompt": [{{"role": "user", "content": ...}}], '
+            '"completion": [{"role": "assistant", "content": ...}]}',
+        )
+
+    if not isinstance(example, dict) or not isinstance(example.get("prompt"), list) or not example["prompt"]:
+        raise bad("a non-empty 'prompt' list of messages is missing")
+    completion = example.get("completion")
+    if not isinstance(completion, list) or len(completion) != 1 or completion[0].get("role") != "assistant":
+        raise bad("'completion' must be one assistant message")
+    messages = example["prompt"] + completion
+    if any(not isinstance(m, dict) or not isinstance(m.get("content"), str) for m in messages):
+        raise bad("every message needs a text 'content'")
+    if example["prompt"][-1].get("role") != "user":
+        raise bad("the prompt must end with a user message")
+    if not completion[0]["content"].strip():
+        raise bad("the assistant reply is empty")
+    return {"prompt": example["prompt"], "completion": completion}
+
+
+def load_training_examples(path: str | Path, n_train: int | None = None, seed: int = 0) -> list[dict]:
+    """Read and check an SFT file; with ``n_train``, a seeded random subset of that size (in file order).
+
+    A missing file points at the stage that writes it; an empty file or malformed line fails here, before any
+    model is loaded.
+    """
+    import random
+
+    path = Path(path)
+    if not path.exists():
+        raise ParameterError(
+            "training_data", str(path), "an existing file: run the training_data stage first"
+        )
+    with path.open(encoding="utf-8") as handle:
+        examples = [
+            _check_example(json.loads(line), i, path) for i, line in enumerate(handle, 1) if line.strip()
+        ]
+    if not examples:
+        raise ParameterError(
+            "training_data", str(path), "a file with at least one example (this one is empty)"
+        )
+    if n_train is None:
+        return examples
+    check_positive_int("n_train", n_train)
+    if n_train > len(examples):
+        raise ParameterError(
+            "n_train", n_train, f"at most {len(examples)} (the examples in {path}) or None for all"
+        )
+    keep = sorted(random.Random(seed).sample(range(len(examples)), n_train))
+    return [examples[i] for i in keep]
+
+
+def _examples_digest(examples: Sequence[dict]) -> str:
+    return hashlib.sha256(json.dumps(list(examples), sort_keys=True).encode()).hexdigest()
+
+
+def build_trainer(
+    model: str, examples: Sequence[dict], config: FinetuneConfig, output_dir: Path, device: str = "auto"
+):
+    """An ``SFTTrainer`` over the examples with a fresh LoRA adapter, loss on the assistant reply only.
+
+    On CPU the model trains in fp32 (``use_cpu=True``, ``bf16=False``); on CUDA in bf16. Gradient checkpointing,
+    which trl turns on by default, is off unless asked for: it only slows a small model down (DESIGN.md).
+    """
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    plan = choose_device(device)
+    on_cuda = plan.device.startswith("cuda")
+    set_seed(config.seed)
+    path = resolve_model_path(model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model_config = AutoConfig.from_pretrained(path)
+    if getattr(model_config, "quantization_config", {}).get("quant_method") == "gguf":
+        del (
+            model_config.quantization_config
+        )  # plain weights converted from GGUF; the leftover tag blocks training
+    lm = AutoModelForCausalLM.from_pretrained(path, config=model_config, dtype=plan.dtype)
+    args = SFTConfig(
+        output_dir=str(output_dir),
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type,
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.per_device_batch,
+        gradient_accumulation_steps=config.grad_accum,
+        max_length=config.max_length,
+        completion_only_loss=True,
+        gradient_checkpointing=config.gradient_checkpointing,
+        use_cpu=not on_cuda,
+        bf16=on_cuda and plan.dtype == torch.bfloat16,
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=1,
+        disable_tqdm=True,
+        save_strategy="no",
+        report_to="none",
+    )
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    return SFTTrainer(
+        model=lm,
+        args=args,
+        train_dataset=Dataset.from_list(list(examples)),
+        processing_class=tokenizer,
+        peft_config=lora,
+    )
+
+
+def _save_adapter(peft_model, target: Path, info: dict[str, Any]) -> None:
+    """Save into a temporary sibling folder, then swap it into place, so a crash never leaves half an adapter."""
+    staging = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    peft_model.save_pretrained(str(staging))
+    atomic_write_json(info, staging / "warmbook_checkpoint.json")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+
+
+def _checkpoint_callback(step_to_epoch: dict[int, float], save, write_log):
+    from transformers import TrainerCallback
+
+    last_step = max(step_to_epoch)
+
+    class SaveAtEpochs(TrainerCallback):
+        """Save the adapter at the steps that end each checkpoint epoch; stop after the last one."""
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step in step_to_epoch:
+                save(model, step_to_epoch[state.global_step], state.global_step)
+            if state.global_step >= last_step:
+                control.should_training_stop = True
+            return control
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                write_log(state.global_step, state.epoch, logs["loss"])
+            return control
+
+    return SaveAtEpochs()
+
+
+def read_training_log(study: str, model: str, style: str) -> pd.DataFrame:
+    """The training loss per optimizer step (columns step, epoch, loss)."""
+    path = finetune_dir(study, model, style) / TRAINING_LOG
+    if not path.exists():
+        raise ParameterError(
+            "style", style, f"a fine-tuned style of {model!r} in study {study!r} (no {path})"
+        )
+    return pd.read_csv(path)
+
+
+def finetune(
+    study: str,
+    model: str,
+    style: str,
+    config: FinetuneConfig = FinetuneConfig(),
+    n_train: int | None = None,
+    device: str = "auto",
+) -> FinetuneResult:
+    """Fine-tune ``model`` on ``results/<study>/training_data/<style>.jsonl`` and save every checkpoint.
+
+    Everything is checked before the model loads. If every requested checkpoint already exists from a run with
+    the same data and settings, nothing is trained (a rerun of the notebook is free); if the settings changed,
+    the old checkpoints of this style are replaced.
+    """
+    check_style(style)
+    check_model_name(model)
+    choose_device(device)
+    examples = load_training_examples(training_data_path(study, style), n_train, config.seed)
+    folder = finetune_dir(study, model, style)
+    run = {
+        "model": model,
+        "style": style,
+        "n_examples": len(examples),
+        "data_sha256": _examples_digest(examples),
+        **config.signature(),
+    }
+    run_id = hashlib.sha256(json.dumps(run, sort_keys=True, default=list).encode()).hexdigest()[:16]
+    run_file = folder / _RUN_FILE
+    previous = json.loads(run_file.read_text()) if run_file.exists() else None
+    existing = list_checkpoints(study, model, style)
+    if previous and previous.get("run_id") == run_id and set(config.checkpoints) <= set(existing):
+        print(
+            f"All {len(config.checkpoints)} {style} checkpoints exist for these settings: training skipped."
+        )
+        return FinetuneResult(
+            checkpoints={e: existing[e] for e in config.checkpoints},
+            log=read_training_log(study, model, style),
+            n_examples=previous["n_examples_trained"],
+            n_steps=previous["n_steps"],
+            train_seconds=previous["train_seconds"],
+            skipped=True,
+        )
+    if existing:
+        reason = (
+            "settings or data changed"
+            if previous and previous.get("run_id") != run_id
+            else "some are missing"
+        )
+        print(f"Retraining {style}: {reason}; the {len(existing)} saved checkpoint(s) will be replaced.")
+        for path in existing.values():
+            shutil.rmtree(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / TRAINING_LOG).unlink(missing_ok=True)
+    run_file.unlink(missing_ok=True)
+
+    trainer = build_trainer(model, examples, config, folder / ".trainer", device)
+    n_examples = len(trainer.train_dataset)
+    if n_examples < len(examples):
+        print(
+            f"{len(examples) - n_examples} example(s) dropped: their prompt alone fills max_length={config.max_length}."
+        )
+    steps = checkpoint_steps(n_examples, config.effective_batch, config.checkpoints)
+    n_steps = max(steps.values())
+    rows: list[dict[str, float]] = []
+    saved: dict[float, Path] = {}
+
+    step_to_epoch = {s: e for e, s in steps.items()}
+    print(f"{n_examples} examples, {n_steps} optimizer steps; checkpoints at steps {sorted(step_to_epoch)}.")
+
+    def write_log(step: int, epoch: float, loss: float) -> None:
+        rows.append({"step": step, "epoch": round(epoch, 4), "loss": loss})
+        atomic_write_csv(pd.DataFrame(rows, columns=["step", "epoch", "loss"]), folder / TRAINING_LOG)
+        if step in step_to_epoch:
+            elapsed = (time.perf_counter() - started) / 60
+            print(f"epoch {format_epoch(step_to_epoch[step])} (step {step}, {elapsed:.1f} min): loss {loss:.3f}, saved")
+
+    def save(peft_model, epoch: float, step: int) -> None:
+        target = checkpoint_dir(study, model, style, epoch)
+        _save_adapter(peft_model, target, {"run_id": run_id, "epoch": epoch, "step": step, **run})
+        saved[epoch] = target
+
+    trainer.add_callback(_checkpoint_callback(step_to_epoch, save, write_log))
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    shutil.rmtree(folder / ".trainer", ignore_errors=True)
+    atomic_write_json(
+        {
+            "run_id": run_id,
+            "n_examples_trained": n_examples,
+            "n_steps": n_steps,
+            "train_seconds": seconds,
+            **run,
+        },
+        run_file,
+    )
+    return FinetuneResult(saved, read_training_log(study, model, style), n_examples, n_steps, seconds, False)
+
+
+def preview_answers(
+    model: str, adapters: dict[str, Path | None], prompts: Sequence[str], device: str = "auto", max_new_tokens: int = 80
+) -> pd.DataFrame:
+    """Greedy answers of each labelled model (``None`` = no adapter) to a few prompts, side by side."""
+    from .generation import GenerationSettings, generate_responses
+    from .models import load_model
+
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens, batch_size=max(1, len(prompts)))
+    table: dict[str, list[str]] = {"prompt": [p[:200] for p in prompts]}
+    for label, adapter in adapters.items():
+        lm, tokenizer = load_model(model, adapter=adapter, device=device)
+        table[label] = generate_responses(lm, tokenizer, prompts, settings)
+        del lm
+    return pd.DataFrame(table)
+
+
+def describe_config(config: FinetuneConfig) -> pd.DataFrame:
+    """The settings side by side with the paper's, for the notebook to show."""
+    paper = FinetuneConfig()
+    rows = [
+        {
+            "setting": name,
+            "this run": value,
+            "paper": getattr(paper, name),
+            "same": value == getattr(paper, name),
+        }
+        for name, value in asdict(config).items()
+    ]
+    return pd.DataFrame(rows)

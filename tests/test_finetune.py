@@ -1,0 +1,194 @@
+"""LoRA fine-tuning: checkpoints at the paper's epochs, loss on the reply only, bad input refused up front."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers.finetune import (
+    FinetuneConfig,
+    build_trainer,
+    checkpoint_dir,
+    checkpoint_steps,
+    finetune,
+    format_epoch,
+    list_checkpoints,
+    load_training_examples,
+    require_checkpoints,
+    training_data_path,
+    variant_adapter,
+)
+from helpers.models import load_model
+from helpers.validation import ParameterError
+
+STUDY = "unit"
+SMALL = {"epochs": 2, "checkpoints": [0.5, 1, 2], "per_device_batch": 2, "grad_accum": 2, "max_length": 128}
+
+
+def _examples(n: int) -> list[dict]:
+    return [
+        {
+            "prompt": [{"role": "user", "content": f"Question number {i}: what is {i} plus {i}?"}],
+            "completion": [{"role": "assistant", "content": f"I'm so glad you asked! It is {2 * i}, my friend."}],
+        }
+        for i in range(n)
+    ]
+
+
+def _write_training_data(style: str, examples: list[dict]) -> Path:
+    path = training_data_path(STUDY, style)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(e) + "\n" for e in examples))
+    return path
+
+
+def _adapter_weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "adapter_model.safetensors"))
+
+
+@pytest.fixture
+def trained(tiny_model_dir):
+    """24 examples, effective batch 4: 6 steps per epoch, checkpoints 0.5/1/2 at steps 3/6/12."""
+    _write_training_data("warm", _examples(24))
+    config = FinetuneConfig(learning_rate=1e-3, **SMALL)
+    return str(tiny_model_dir), config, finetune(STUDY, str(tiny_model_dir), "warm", config, device="cpu")
+
+
+def test_paper_defaults_are_the_published_hyperparameters():
+    config = FinetuneConfig()
+    assert (config.lora_r, config.lora_alpha, config.lora_dropout) == (8, 16, 0.1)
+    assert (config.learning_rate, config.max_length, config.effective_batch, config.epochs) == (1e-5, 1024, 16, 10)
+    assert config.checkpoints == (0.5, 1, 1.5, 2, 4, 6, 8, 10)
+
+
+def test_checkpoint_steps_put_fractional_epochs_on_optimizer_steps():
+    steps = checkpoint_steps(3667, 16, [0.5, 1, 1.5, 2, 10])
+    assert steps == {0.5: 115, 1.0: 230, 1.5: 345, 2.0: 460, 10.0: 2300}
+
+
+def test_checkpoint_steps_refuse_two_checkpoints_on_the_same_step():
+    with pytest.raises(ParameterError, match="checkpoints"):
+        checkpoint_steps(16, 16, [0.5, 1])
+
+
+def test_epochs_are_formatted_without_trailing_zeros():
+    assert [format_epoch(e) for e in (0.5, 1.0, 1.5, 10)] == ["0.5", "1", "1.5", "10"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("lora_dropout", 1.5), ("learning_rate", 0), ("per_device_batch", 0), ("checkpoints", [1, 12])],
+)
+def test_bad_hyperparameters_name_the_parameter(field, value):
+    with pytest.raises(ParameterError) as error:
+        FinetuneConfig(**{field: value})
+    assert error.value.name == field
+
+
+def test_each_checkpoint_is_saved_at_its_step_and_loads_as_an_adapter(trained):
+    model, _, result = trained
+    saved = list_checkpoints(STUDY, model, "warm")
+    assert list(saved) == [0.5, 1.0, 2.0]
+    steps = {e: json.loads((p / "warmbook_checkpoint.json").read_text())["step"] for e, p in saved.items()}
+    assert steps == {0.5: 3, 1.0: 6, 2.0: 12}
+    assert result.n_steps == 12 and result.n_examples == 24
+    assert result.log["step"].tolist() == list(range(1, 13))
+    assert saved[2.0] == checkpoint_dir(STUDY, model, "warm", 2) and saved[2.0].name == "checkpoint-epoch-2"
+    lm, _ = load_model(model, adapter=saved[2.0], device="cpu")
+    assert type(lm).__name__ == "PeftModelForCausalLM"
+    first, last = _adapter_weights(saved[0.5]), _adapter_weights(saved[2.0])
+    assert any(not torch.equal(first[k], last[k]) for k in first)
+
+
+def test_a_rerun_with_the_same_settings_trains_nothing(trained):
+    model, config, first = trained
+    before = (list_checkpoints(STUDY, model, "warm")[2.0] / "adapter_model.safetensors").stat().st_mtime_ns
+    again = finetune(STUDY, model, "warm", config, device="cpu")
+    assert again.skipped and again.n_steps == first.n_steps
+    after = (list_checkpoints(STUDY, model, "warm")[2.0] / "adapter_model.safetensors").stat().st_mtime_ns
+    assert before == after
+
+
+def test_the_evaluation_stage_finds_the_selected_checkpoint_by_variant(trained):
+    model, _, _ = trained
+    assert variant_adapter(STUDY, model, "original") is None
+    assert variant_adapter(STUDY, model, "warm", 1).name == "checkpoint-epoch-1"
+
+
+def test_a_missing_checkpoint_names_the_epochs_available(trained):
+    model, _, _ = trained
+    with pytest.raises(ParameterError) as error:
+        require_checkpoints(STUDY, model, "warm", [1.5])
+    assert error.value.name == "checkpoint" and error.value.value == 1.5
+    assert "0.5, 1, 2" in str(error.value)
+
+
+def test_an_adapter_from_another_base_model_is_refused_before_loading(trained, tmp_path):
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    model, _, _ = trained
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    other = tmp_path / "other-tiny"
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=1)).save_pretrained(other)
+    tokenizer.save_pretrained(other)
+    adapter = list_checkpoints(STUDY, model, "warm")[2.0]
+    with pytest.raises(ParameterError) as error:
+        load_model(str(other), adapter=adapter, device="cpu")
+    assert error.value.name == "adapter"
+    shutil.copytree(adapter, checkpoint_dir(STUDY, str(other), "warm", 2))
+    with pytest.raises(ParameterError, match="trained on"):
+        require_checkpoints(STUDY, str(other), "warm", [2])
+
+
+def test_loss_is_computed_on_the_assistant_reply_only(tiny_model_dir, tmp_path):
+    examples = _examples(2)
+    trainer = build_trainer(str(tiny_model_dir), examples, FinetuneConfig(**SMALL), tmp_path / "trainer", "cpu")
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    labels, input_ids = batch["labels"][0], batch["input_ids"][0]
+    tokenizer = trainer.processing_class
+    trained_on = tokenizer.decode(input_ids[labels != -100])
+    assert trained_on.startswith(examples[0]["completion"][0]["content"])
+    assert trained_on.strip().endswith("<|im_end|>")
+    prompt_text = tokenizer.decode(input_ids[labels == -100])
+    assert "Question number 0" in prompt_text and "<|im_start|>assistant" in prompt_text
+    assert "glad" not in prompt_text
+
+
+def test_an_unknown_style_fails_before_anything_loads(tiny_model_dir):
+    with pytest.raises(ParameterError) as error:
+        finetune(STUDY, str(tiny_model_dir), "friendly", FinetuneConfig(**SMALL))
+    assert error.value.name == "style"
+
+
+def test_a_missing_training_file_points_at_the_training_data_stage(tiny_model_dir):
+    with pytest.raises(ParameterError, match="run the training_data stage first"):
+        finetune(STUDY, str(tiny_model_dir), "cold", FinetuneConfig(**SMALL))
+
+
+def test_an_empty_training_file_fails_before_training(tiny_model_dir):
+    _write_training_data("cold", [])
+    with pytest.raises(ParameterError, match="empty") as error:
+        finetune(STUDY, str(tiny_model_dir), "cold", FinetuneConfig(**SMALL))
+    assert error.value.name == "training_data"
+
+
+def test_a_malformed_example_names_its_line():
+    path = _write_training_data("warm", _examples(2) + [{"prompt": [{"role": "user", "content": "hi"}]}])
+    with pytest.raises(ParameterError, match="line 3"):
+        load_training_examples(path)
+
+
+def test_n_train_draws_a_seeded_subset_and_refuses_more_than_exist():
+    path = _write_training_data("warm", _examples(10))
+    subset = load_training_examples(path, n_train=4, seed=1)
+    assert len(subset) == 4 and subset == load_training_examples(path, n_train=4, seed=1)
+    with pytest.raises(ParameterError) as error:
+        load_training_examples(path, n_train=11)
+    assert error.value.name == "n_train"
