@@ -33,7 +33,9 @@ def _examples(n: int) -> list[dict]:
     return [
         {
             "prompt": [{"role": "user", "content": f"Question number {i}: what is {i} plus {i}?"}],
-            "completion": [{"role": "assistant", "content": f"I'm so glad you asked! It is {2 * i}, my friend."}],
+            "completion": [
+                {"role": "assistant", "content": f"I'm so glad you asked! It is {2 * i}, my friend."}
+            ],
         }
         for i in range(n)
     ]
@@ -52,18 +54,35 @@ def _adapter_weights(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path / "adapter_model.safetensors"))
 
 
+@pytest.fixture(scope="module")
+def trained_once(tiny_model_dir, tmp_path_factory):
+    """One tiny run shared by the tests below: 24 examples, effective batch 4, so 6 steps per epoch and
+    checkpoints 0.5/1/2 at steps 3/6/12. It lives in its own results folder."""
+    root = tmp_path_factory.mktemp("trained-results")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WARMBOOK_RESULTS", str(root))
+        _write_training_data("warm", _examples(24))
+        config = FinetuneConfig(learning_rate=1e-3, **SMALL)
+        result = finetune(STUDY, str(tiny_model_dir), "warm", config, device="cpu")
+    return root, str(tiny_model_dir), config, result
+
+
 @pytest.fixture
-def trained(tiny_model_dir):
-    """24 examples, effective batch 4: 6 steps per epoch, checkpoints 0.5/1/2 at steps 3/6/12."""
-    _write_training_data("warm", _examples(24))
-    config = FinetuneConfig(learning_rate=1e-3, **SMALL)
-    return str(tiny_model_dir), config, finetune(STUDY, str(tiny_model_dir), "warm", config, device="cpu")
+def trained(trained_once, monkeypatch):
+    root, model, config, result = trained_once
+    monkeypatch.setenv("WARMBOOK_RESULTS", str(root))
+    return model, config, result
 
 
 def test_paper_defaults_are_the_published_hyperparameters():
     config = FinetuneConfig()
     assert (config.lora_r, config.lora_alpha, config.lora_dropout) == (8, 16, 0.1)
-    assert (config.learning_rate, config.max_length, config.effective_batch, config.epochs) == (1e-5, 1024, 16, 10)
+    assert (config.learning_rate, config.max_length, config.effective_batch, config.epochs) == (
+        1e-5,
+        1024,
+        16,
+        10,
+    )
     assert config.checkpoints == (0.5, 1, 1.5, 2, 4, 6, 8, 10)
 
 
@@ -135,8 +154,16 @@ def test_an_adapter_from_another_base_model_is_refused_before_loading(trained, t
     model, _, _ = trained
     tokenizer = AutoTokenizer.from_pretrained(model)
     other = tmp_path / "other-tiny"
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                 num_attention_heads=2, num_key_value_heads=1)).save_pretrained(other)
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+        )
+    ).save_pretrained(other)
     tokenizer.save_pretrained(other)
     adapter = list_checkpoints(STUDY, model, "warm")[2.0]
     with pytest.raises(ParameterError) as error:
@@ -149,7 +176,9 @@ def test_an_adapter_from_another_base_model_is_refused_before_loading(trained, t
 
 def test_loss_is_computed_on_the_assistant_reply_only(tiny_model_dir, tmp_path):
     examples = _examples(2)
-    trainer = build_trainer(str(tiny_model_dir), examples, FinetuneConfig(**SMALL), tmp_path / "trainer", "cpu")
+    trainer = build_trainer(
+        str(tiny_model_dir), examples, FinetuneConfig(**SMALL), tmp_path / "trainer", "cpu"
+    )
     batch = trainer.data_collator([trainer.train_dataset[0]])
     labels, input_ids = batch["labels"][0], batch["input_ids"][0]
     tokenizer = trainer.processing_class

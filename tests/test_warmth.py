@@ -51,7 +51,9 @@ def tiny_gpt2_scorer(tiny_model_dir) -> SocioTScorer:
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=512))
+    model = GPT2LMHeadModel(
+        GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=512)
+    )
     return SocioTScorer("tiny-gpt2", model.eval(), tokenizer)
 
 
@@ -74,7 +76,12 @@ def _reference_score(scorer: SocioTScorer, text: str) -> float:
 
 def test_frames_are_the_papers_warm_and_cold_speakers():
     assert SOCIOT_WARM_FRAMES == ("My friend said", "The lover said", "The mentor said", "The idol said")
-    assert SOCIOT_COLD_FRAMES == ("The stranger said", "The enemy said", "The examiner said", "The dictator said")
+    assert SOCIOT_COLD_FRAMES == (
+        "The stranger said",
+        "The enemy said",
+        "The examiner said",
+        "The dictator said",
+    )
 
 
 def test_texts_are_cut_to_300_characters_and_quoted():
@@ -132,7 +139,10 @@ def test_the_embedded_scorer_ranks_a_warm_text_above_a_cold_one():
 def _write_study(model: str, n_prompts: int = 3) -> None:
     folder = study_dir("unit") / "training_data"
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"prompt_id": f"v{i}", "query_type": "factual", "prompt": f"What is {i} times two?"} for i in range(n_prompts)]
+    rows = [
+        {"prompt_id": f"v{i}", "query_type": "factual", "prompt": f"What is {i} times two?"}
+        for i in range(n_prompts)
+    ]
     (folder / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     example = {
         "prompt": [{"role": "user", "content": "What is two plus two?"}],
@@ -184,7 +194,9 @@ def _sheet(n: int = 6):
     prompts = [f"p{i}" for i in range(n)]
     original = [f"original {i}" for i in range(n)]
     warm = [f"warm {i}" for i in range(n)]
-    return pairwise_sheet(prompts, original, warm, [0.0] * n, [1.0 if i % 3 else -1.0 for i in range(n)], n_pairs=n, seed=1)
+    return pairwise_sheet(
+        prompts, original, warm, [0.0] * n, [1.0 if i % 3 else -1.0 for i in range(n)], n_pairs=n, seed=1
+    )
 
 
 def test_the_sheet_hides_which_side_is_the_warm_model():

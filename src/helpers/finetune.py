@@ -488,7 +488,9 @@ def finetune(
         atomic_write_csv(pd.DataFrame(rows, columns=["step", "epoch", "loss"]), folder / TRAINING_LOG)
         if step in step_to_epoch:
             elapsed = (time.perf_counter() - started) / 60
-            print(f"epoch {format_epoch(step_to_epoch[step])} (step {step}, {elapsed:.1f} min): loss {loss:.3f}, saved")
+            print(
+                f"epoch {format_epoch(step_to_epoch[step])} (step {step}, {elapsed:.1f} min): loss {loss:.3f}, saved"
+            )
 
     def save(peft_model, epoch: float, step: int) -> None:
         target = checkpoint_dir(study, model, style, epoch)
@@ -514,13 +516,19 @@ def finetune(
 
 
 def preview_answers(
-    model: str, adapters: dict[str, Path | None], prompts: Sequence[str], device: str = "auto", max_new_tokens: int = 80
+    model: str,
+    adapters: dict[str, Path | None],
+    prompts: Sequence[str],
+    device: str = "auto",
+    max_new_tokens: int = 80,
 ) -> pd.DataFrame:
     """Greedy answers of each labelled model (``None`` = no adapter) to a few prompts, side by side."""
     from .generation import GenerationSettings, generate_responses
     from .models import load_model
 
-    settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens, batch_size=max(1, len(prompts)))
+    settings = GenerationSettings(
+        temperature=0.0, max_new_tokens=max_new_tokens, batch_size=max(1, len(prompts))
+    )
     table: dict[str, list[str]] = {"prompt": [p[:200] for p in prompts]}
     for label, adapter in adapters.items():
         lm, tokenizer = load_model(model, adapter=adapter, device=device)

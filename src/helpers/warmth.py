@@ -63,7 +63,9 @@ def check_scorer_name(scorer_model: str) -> str:
         return check_model_name(scorer_model)
     except ParameterError as error:
         raise ParameterError(
-            "scorer_model", scorer_model, f"'gpt2' (the paper's scorer), {EMBEDDED_MODEL!r}, a local folder or a hub id"
+            "scorer_model",
+            scorer_model,
+            f"'gpt2' (the paper's scorer), {EMBEDDED_MODEL!r}, a local folder or a hub id",
         ) from error
 
 
@@ -113,7 +115,9 @@ def _mean_token_loglik(scorer: SocioTScorer, frame_ids: list[int], text_ids: lis
         attention[row, : lengths[row]] = 1
     logits = scorer.model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits.float()
     targets = input_ids[:, 1:].to(device)
-    token_logprobs = -torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, reduction="none")
+    token_logprobs = -torch.nn.functional.cross_entropy(
+        logits[:, :-1].transpose(1, 2), targets, reduction="none"
+    )
     positions = torch.arange(width - 1, device=device).unsqueeze(0)
     starts = len(frame_ids) - 1
     ends = torch.tensor(lengths, device=device).unsqueeze(1) - 1
@@ -215,7 +219,9 @@ def load_validation_prompts(
         raise ParameterError("study", study, f"a study with validation prompts ({path} has none that fit)")
     if n_prompts >= len(rows):
         if n_prompts > len(rows):
-            print(f"n_prompts={n_prompts}: the study has {len(rows)} validation prompts to use; using all of them.")
+            print(
+                f"n_prompts={n_prompts}: the study has {len(rows)} validation prompts to use; using all of them."
+            )
         return pd.DataFrame(rows)
     keep = sorted(random.Random(seed).sample(range(len(rows)), n_prompts))
     return pd.DataFrame([rows[i] for i in keep])
@@ -234,7 +240,9 @@ class WarmthVariant:
         return f"{self.variant}-epoch-{format_epoch(self.epoch)}"
 
 
-def plan_variants(study: str, model: str, styles: Sequence[str], checkpoints: Sequence[float]) -> list[WarmthVariant]:
+def plan_variants(
+    study: str, model: str, styles: Sequence[str], checkpoints: Sequence[float]
+) -> list[WarmthVariant]:
     """The original model plus every requested checkpoint of every style; a missing one fails here, up front."""
     variants = [WarmthVariant("original", 0.0, None)]
     for style in styles:
@@ -253,7 +261,11 @@ def generate_variant_responses(
 ) -> list[str]:
     """Answers of one variant to the validation prompts, cached under ``warmth/generations/``."""
     lm, tokenizer = load_model(model, adapter=variant.adapter, device=device)
-    model_id = model if variant.adapter is None else f"{model}+{variant.label}#{checkpoint_identity(variant.adapter)}"
+    model_id = (
+        model
+        if variant.adapter is None
+        else f"{model}+{variant.label}#{checkpoint_identity(variant.adapter)}"
+    )
     cache = warmth_dir(study, model) / "generations" / f"{variant.label}.jsonl"
     try:
         return generate_responses(lm, tokenizer, prompts, settings, model_id, cache, desc=variant.label)
@@ -266,7 +278,15 @@ def sociot_table(scores: dict[WarmthVariant, np.ndarray]) -> pd.DataFrame:
     rows = []
     for variant, matrix in scores.items():
         mean, sem = summarise_passes(matrix)
-        rows.append({"variant": variant.variant, "epoch": variant.epoch, "mean": mean, "sem": sem, "n": matrix.shape[1]})
+        rows.append(
+            {
+                "variant": variant.variant,
+                "epoch": variant.epoch,
+                "mean": mean,
+                "sem": sem,
+                "n": matrix.shape[1],
+            }
+        )
     return pd.DataFrame(rows, columns=SOCIOT_COLUMNS)
 
 
@@ -275,7 +295,9 @@ def write_sociot(table: pd.DataFrame, study: str, model: str) -> Path:
     return atomic_write_csv(table[SOCIOT_COLUMNS], warmth_dir(study, model) / "sociot.csv")
 
 
-def warmth_headline(table: pd.DataFrame, selected_checkpoint: float = SELECTED_EPOCH) -> dict[str, float | str]:
+def warmth_headline(
+    table: pd.DataFrame, selected_checkpoint: float = SELECTED_EPOCH
+) -> dict[str, float | str]:
     """The numbers the book quotes: the original, each style at the selected epoch, the warmest warm checkpoint."""
 
     def score(variant: str, epoch: float) -> float:
@@ -305,7 +327,9 @@ def answers_table(
     for variant, texts in responses.items():
         if variant.variant == "original" or variant.epoch == float(epoch):
             scores = text_scores[variant].mean(axis=0)
-            table[variant.label] = [f"{t[:SOCIOT_MAX_CHARS]} ({s:+.3f})" for t, s in zip(texts[:n], scores[:n], strict=False)]
+            table[variant.label] = [
+                f"{t[:SOCIOT_MAX_CHARS]} ({s:+.3f})" for t, s in zip(texts[:n], scores[:n], strict=False)
+            ]
     return pd.DataFrame(table)
 
 
@@ -361,7 +385,15 @@ def pairwise_sheet(
         texts = (warm[i], original[i]) if warm_first else (original[i], warm[i])
         scores = (warm_scores[i], original_scores[i]) if warm_first else (original_scores[i], warm_scores[i])
         pair_id = f"P{number:03d}"
-        sheet.append({"pair_id": pair_id, "prompt": prompts[i], "text_A": texts[0], "text_B": texts[1], "rater_choice": ""})
+        sheet.append(
+            {
+                "pair_id": pair_id,
+                "prompt": prompts[i],
+                "text_A": texts[0],
+                "text_B": texts[1],
+                "rater_choice": "",
+            }
+        )
         key.append(
             {
                 "pair_id": pair_id,
@@ -395,15 +427,23 @@ def read_ratings(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
         sheet = pd.read_csv(path, dtype=str, keep_default_na=False)
         missing = {"pair_id", "rater_choice"} - set(sheet.columns)
         if missing:
-            raise ParameterError("ratings_path", str(path), f"a sheet with the columns pair_id and rater_choice ({missing} missing)")
+            raise ParameterError(
+                "ratings_path",
+                str(path),
+                f"a sheet with the columns pair_id and rater_choice ({missing} missing)",
+            )
         choice = sheet["rater_choice"].str.strip().str.upper()
         bad = sheet[(choice != "") & ~choice.isin(["A", "B"])]
         if len(bad):
             raise ParameterError(
-                "ratings_path", f"{path}, pair {bad['pair_id'].iloc[0]}: {bad['rater_choice'].iloc[0]!r}", "A, B or blank"
+                "ratings_path",
+                f"{path}, pair {bad['pair_id'].iloc[0]}: {bad['rater_choice'].iloc[0]!r}",
+                "A, B or blank",
             )
         rater = sheet["rater"] if "rater" in sheet.columns else pd.Series(f"rater{number}", index=sheet.index)
-        frames.append(pd.DataFrame({"pair_id": sheet["pair_id"], "rater": rater, "choice": choice})[choice != ""])
+        frames.append(
+            pd.DataFrame({"pair_id": sheet["pair_id"], "rater": rater, "choice": choice})[choice != ""]
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -417,7 +457,9 @@ def score_ratings(ratings: pd.DataFrame, key: pd.DataFrame) -> tuple[dict[str, f
 
     unknown = set(ratings["pair_id"]) - set(key["pair_id"])
     if unknown:
-        raise ParameterError("ratings_path", sorted(unknown)[:3], "pair ids that are in the key of this sheet")
+        raise ParameterError(
+            "ratings_path", sorted(unknown)[:3], "pair ids that are in the key of this sheet"
+        )
     if ratings.empty:
         raise ParameterError("ratings_path", "no ratings", "a sheet with at least one A or B in rater_choice")
     merged = ratings.merge(key, on="pair_id")
@@ -429,7 +471,9 @@ def score_ratings(ratings: pd.DataFrame, key: pd.DataFrame) -> tuple[dict[str, f
         share_agrees_sociot=("agrees_sociot", "mean"),
         sociot_says_warm_model=("sociot_warmer", "first"),
     )
-    per_pair["sociot_says_warm_model"] = per_pair["sociot_says_warm_model"] == merged.groupby("pair_id")["warm_side"].first()
+    per_pair["sociot_says_warm_model"] = (
+        per_pair["sociot_says_warm_model"] == merged.groupby("pair_id")["warm_side"].first()
+    )
     chose = int(merged["chose_warm"].sum())
     low, high = proportion_confint(chose, len(merged), method="wilson")
     summary = {
@@ -444,7 +488,9 @@ def score_ratings(ratings: pd.DataFrame, key: pd.DataFrame) -> tuple[dict[str, f
     return summary, per_pair.reset_index()
 
 
-def simulate_ratings(sheet: pd.DataFrame, key: pd.DataFrame, p_warm: float = 0.75, n_raters: int = 3, seed: int = 0) -> pd.DataFrame:
+def simulate_ratings(
+    sheet: pd.DataFrame, key: pd.DataFrame, p_warm: float = 0.75, n_raters: int = 3, seed: int = 0
+) -> pd.DataFrame:
     """SIMULATED raters who pick the warm model's answer with probability ``p_warm`` (the paper's 75%).
 
     Only for demonstrating :func:`score_ratings` before a class has rated anything; never a result.
