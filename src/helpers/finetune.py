@@ -320,7 +320,7 @@ def build_trainer(
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PrinterCallback, set_seed
     from trl import SFTConfig, SFTTrainer
 
     plan = choose_device(device)
@@ -332,9 +332,8 @@ def build_trainer(
         tokenizer.pad_token = tokenizer.eos_token
     model_config = AutoConfig.from_pretrained(path)
     if getattr(model_config, "quantization_config", {}).get("quant_method") == "gguf":
-        del (
-            model_config.quantization_config
-        )  # plain weights converted from GGUF; the leftover tag blocks training
+        # The embedded model's weights were dequantised when converted; its leftover GGUF tag blocks training.
+        del model_config.quantization_config
     lm = AutoModelForCausalLM.from_pretrained(path, config=model_config, dtype=plan.dtype)
     args = SFTConfig(
         output_dir=str(output_dir),
@@ -345,7 +344,7 @@ def build_trainer(
         gradient_accumulation_steps=config.grad_accum,
         max_length=config.max_length,
         completion_only_loss=True,
-        gradient_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing=config.gradient_checkpointing,
         use_cpu=not on_cuda,
         bf16=on_cuda and plan.dtype == torch.bfloat16,
         seed=config.seed,
@@ -362,13 +361,15 @@ def build_trainer(
         target_modules=list(config.target_modules),
         task_type="CAUSAL_LM",
     )
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=lm,
         args=args,
         train_dataset=Dataset.from_list(list(examples)),
         processing_class=tokenizer,
         peft_config=lora,
     )
+    trainer.remove_callback(PrinterCallback)  # one line per step is noise; finetune() prints at checkpoints
+    return trainer
 
 
 def _save_adapter(peft_model, target: Path, info: dict[str, Any]) -> None:

@@ -90,7 +90,10 @@ def prepare_embedded_model(force: bool = False) -> Path:
     gguf = embedded_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    rebuilt = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.bfloat16)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the weights are dequantised now; a leftover GGUF tag blocks training
+    rebuilt = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     rebuilt.load_state_dict(loaded.state_dict())
     rebuilt.generation_config = loaded.generation_config
     staging = target.with_name(target.name + ".partial")
