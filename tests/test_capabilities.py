@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers.capabilities import (
+from helpers.evaluation.capabilities import (
     TEMPERATURE,
     advbench_prompt,
     gsm8k_prompt,

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers.config import load_config
+from helpers.study.config import load_config
 from helpers.validation import ParameterError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.config import STYLES
-from helpers.conversations import (
+from helpers.paths import NOTEBOOKS_DIR
+from helpers.training.conversations import (
     QUERY_TYPES,
     Conversation,
     balanced_quotas,
@@ -27,8 +27,8 @@ from helpers.conversations import (
     to_sft_examples,
     training_data_dir,
 )
-from helpers.paths import NOTEBOOKS_DIR
 from helpers.validation import ParameterError
+from helpers.vocabulary import STYLES
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sharegpt_small.json"
 

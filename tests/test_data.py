@@ -1,4 +1,4 @@
-"""Tests for helpers.data: the bundled items, their sampling, the MedQA conversion and the data manifest."""
+"""Tests for helpers.evaluation.items: the bundled items, their sampling, the MedQA conversion and the data manifest."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 import pandas as pd
 import pytest
 
-from helpers.data import (
+from helpers.evaluation.items import (
     TASKS,
     load_advbench,
     load_contexts,
@@ -20,8 +20,8 @@ from helpers.data import (
     to_first_person,
 )
 from helpers.paths import DATA_DIR, REPO_ROOT
-from helpers.prompts import AMENDMENT_TYPES
 from helpers.validation import ParameterError
+from helpers.vocabulary import AMENDMENT_TYPES
 
 
 @pytest.mark.parametrize(("task", "count"), zip(TASKS, (500, 500, 125, 1273), strict=True))

@@ -3,15 +3,15 @@
 import pandas as pd
 import pytest
 
-from helpers.evaluation import (
+from helpers.evaluation.evaluate import (
     ROW_COLUMNS,
     accuracy_by_context,
     build_prompt_rows,
     plan_evaluation,
     run_evaluation,
 )
+from helpers.evaluation.judge import JudgeError
 from helpers.models import load_model
-from helpers.scoring import JudgeError
 from helpers.validation import ParameterError
 
 

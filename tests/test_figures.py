@@ -12,8 +12,12 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from simulate import simulate_evaluation_rows  # noqa: E402
 
-from helpers import figures, reference, stats  # noqa: E402
+from helpers.analysis import figures, reference  # noqa: E402
+from helpers.analysis.gaps import strategy_errors  # noqa: E402
+from helpers.analysis.paired import mcnemar_table, paired_table  # noqa: E402
+from helpers.vocabulary import AMENDMENT_TYPES, COMPARED_VARIANTS  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -24,10 +28,8 @@ def _close_figures():
 
 @pytest.fixture(scope="module")
 def own_cells() -> pd.DataFrame:
-    rows = stats.simulate_evaluation_rows(variants=("original", "warm", "cold"), n_items=10, seed=3)
-    return pd.concat(
-        [stats.mcnemar_table(stats.paired_table(rows, v)) for v in ("warm", "cold")], ignore_index=True
-    )
+    rows = simulate_evaluation_rows(variants=("original", "warm", "cold"), n_items=10, seed=3)
+    return pd.concat([mcnemar_table(paired_table(rows, v)) for v in ("warm", "cold")], ignore_index=True)
 
 
 def _scatter_points(fig: Figure) -> int:
@@ -92,7 +94,7 @@ def test_figure_2_draws_this_projects_cells(own_cells):
 
 
 def test_figure_3_has_a_panel_per_model_and_task():
-    errors = stats.strategy_errors(reference.load_paired_summary("warm"), "warm")
+    errors = strategy_errors(reference.load_paired_summary("warm"), "warm")
     fig = figures.plot_error_by_strategy(errors)
     assert len(fig.axes) == 5 * 4
     assert [t.get_text() for t in fig.axes[-1].get_xticklabels()] == ["question", "+ context", "+ belief"]
@@ -124,11 +126,11 @@ def test_figure_4_draws_a_single_variant():
 
 
 def test_figure_5_compares_variants_per_context(own_cells):
-    paper = pd.concat([reference.load_paired_summary(v) for v in stats.COMPARED_VARIANTS], ignore_index=True)
+    paper = pd.concat([reference.load_paired_summary(v) for v in COMPARED_VARIANTS], ignore_index=True)
     for cells in (paper, own_cells):
         fig = figures.plot_accuracy_change_by_context(cells)
         assert len(fig.axes) == 2
         labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-        assert labels == list(stats.CONTEXTS)
+        assert labels == list(AMENDMENT_TYPES)
         legend = [t.get_text() for t in fig.legends[0].get_texts()]
         assert legend == [v for v in figures.VARIANT_ORDER if v in set(cells["variant"])]

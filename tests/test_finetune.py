@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.finetune import (
+from helpers.models import load_model
+from helpers.training.finetune import (
     FinetuneConfig,
     build_trainer,
     checkpoint_dir,
@@ -22,7 +23,6 @@ from helpers.finetune import (
     training_data_path,
     variant_adapter,
 )
-from helpers.models import load_model
 from helpers.validation import ParameterError
 
 STUDY = "unit"

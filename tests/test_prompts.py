@@ -1,4 +1,4 @@
-"""Tests for helpers.prompts: the 28 variants, their exact strings and the balanced context draw."""
+"""Tests for helpers.evaluation.prompts: the 28 variants, their exact strings and the balanced context draw."""
 
 from __future__ import annotations
 
@@ -8,17 +8,11 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from helpers.data import Item, load_contexts, load_items
+from helpers.evaluation.items import Item, load_contexts, load_items
+from helpers.evaluation.prompts import assign_context_statements, build_prompt, build_prompt_variants
 from helpers.paths import DATA_DIR
-from helpers.prompts import (
-    AMENDMENT_TYPES,
-    CONTEXT_GROUPS,
-    TEMPLATES,
-    assign_context_statements,
-    build_prompt,
-    build_prompt_variants,
-)
 from helpers.validation import ParameterError
+from helpers.vocabulary import AMENDMENT_TYPES, CONTEXT_GROUPS, TEMPLATES, context_group
 
 CONTEXTS = load_contexts()
 SAMPLE_FILES = sorted((DATA_DIR / "reference" / "sample_outputs").glob("*/*/*_outputs.csv"))
@@ -225,5 +219,5 @@ def test_statement_required_exactly_when_a_context_is_set(items):
 
 
 def test_context_groups_cover_the_vocabulary():
-    assert set(CONTEXT_GROUPS.values()) == {"none", "emotion", "relation", "stake"}
+    assert {context_group(a) for a in AMENDMENT_TYPES} == set(CONTEXT_GROUPS)
     assert TEMPLATES == ("original", "original_neutral", "correct", "incorrect")

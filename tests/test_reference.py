@@ -9,8 +9,11 @@ import nbformat
 import papermill
 import pytest
 
-from helpers import reference, stats
+from helpers.analysis import reference
+from helpers.analysis.gaps import gap_table, paper_headline_checks, relative_increase
+from helpers.analysis.paired import mcnemar_z
 from helpers.paths import NOTEBOOKS_DIR
+from helpers.vocabulary import AMENDMENT_TYPES, TASKS
 
 EVALUATION_COLUMNS = [
     "study", "model", "variant", "adapter", "task", "item_id", "question", "correct_answer", "incorrect_answer",
@@ -23,8 +26,8 @@ def test_warm_summary_has_five_models_four_tasks_nine_contexts_two_belief_condit
     cells = reference.load_paired_summary("warm")
     assert len(cells) == 360
     assert sorted(cells["model"].unique()) == ["gpt-4o", "llama-70b", "llama-8b", "mistral-small", "qwen-32b"]
-    assert set(cells["task"]) == set(stats.TASKS)
-    assert set(cells["amendment_type"]) == set(stats.CONTEXTS)
+    assert set(cells["task"]) == set(TASKS)
+    assert set(cells["amendment_type"]) == set(AMENDMENT_TYPES)
     assert cells.groupby("belief").size().to_dict() == {False: 180, True: 180}
 
 
@@ -46,14 +49,14 @@ def test_infinite_odds_ratio_loads_as_inf():
 
 
 def test_paper_per_task_gaps_and_relative_increase_are_recomputed_to_two_decimals():
-    gaps = stats.gap_table(reference.load_paired_summary("warm"), "warm")
+    gaps = gap_table(reference.load_paired_summary("warm"), "warm")
     question = gaps[gaps["strategy"].eq("question")].set_index("task")["gap_pp"].round(2).to_dict()
     assert question == {"trivia": 4.95, "truthfulqa": 8.41, "disinfo": 5.36, "medqa": 8.59}
-    assert round(100 * stats.relative_increase(gaps), 2) == 60.30
+    assert round(100 * relative_increase(gaps), 2) == 60.30
 
 
 def test_every_recomputable_headline_agrees_with_the_paper():
-    checks = stats.paper_headline_checks(
+    checks = paper_headline_checks(
         reference.load_paired_summary("warm"), reference.load_paired_summary("cold")
     )
     assert checks["agrees"].all(), checks[~checks["agrees"]]
@@ -70,7 +73,7 @@ def test_released_cohens_g_column_is_the_mcnemar_z_of_recovered_counts():
     ].iloc[0]
     assert (anger["b"], anger["c"]) == (21, 12)
     assert anger["rounding_residual"] < 0.01
-    assert stats.mcnemar_z(21, 12) == pytest.approx(anger["mcnemar_z"], abs=5e-4)
+    assert mcnemar_z(21, 12) == pytest.approx(anger["mcnemar_z"], abs=5e-4)
     assert anger["cohens_g"] == pytest.approx(21 / 33 - 0.5)
     # 9 more losses than gains over the cell's prompts is the published -5.70 pp: 158 pairs.
     assert 100 * (12 - 21) / 158 == pytest.approx(anger["diff_pp"], abs=0.005)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers.config import STYLES
-from helpers.conversations import Conversation, load_conversations
-from helpers.rewrite import (
+from helpers.storage import read_jsonl
+from helpers.training.conversations import Conversation, load_conversations
+from helpers.training.rewrite import (
     COLD_INSTRUCTIONS,
     WARM_CLOSINGS,
     WARM_INSTRUCTIONS,
@@ -23,8 +23,8 @@ from helpers.rewrite import (
     rewrite_conversations,
     rewrite_examples,
 )
-from helpers.storage import read_jsonl
 from helpers.validation import ParameterError
+from helpers.vocabulary import STYLES
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sharegpt_small.json"
 

@@ -6,8 +6,8 @@ import nbformat
 import pytest
 import yaml
 
-from helpers.config import load_config
-from helpers.runner import execute_study, plan_runs, run_status, strip_volatile_metadata
+from helpers.study.config import load_config
+from helpers.study.runner import execute_study, plan_runs, run_status, strip_volatile_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,16 +9,11 @@ import openai._base_client
 import pandas as pd
 import pytest
 
+from helpers.evaluation.judge import JudgeConfig, JudgeError, LLMJudge
+from helpers.evaluation.refusal import is_refusal
+from helpers.evaluation.rule_scorer import normalise, score_rule
+from helpers.evaluation.scoring import score_answers
 from helpers.paths import DATA_DIR
-from helpers.scoring import (
-    JudgeConfig,
-    JudgeError,
-    LLMJudge,
-    is_refusal,
-    normalise,
-    score_rows,
-    score_rule,
-)
 from helpers.storage import read_jsonl
 from helpers.validation import ParameterError
 
@@ -211,14 +206,14 @@ AGREEMENT_FLOORS = {"trivia": 1.00, "truthfulqa": 0.74, "disinfo": 1.00, "medqa"
 @pytest.mark.parametrize("task", sorted(AGREEMENT_FLOORS))
 def test_rule_agrees_with_gpt4o_labels_on_samples(task):
     rows = _sample_rows(task)
-    scored = score_rows(rows)
+    scored = score_answers(rows)
     agreement = (scored["evaluation"] == scored["gpt4o"]).mean()
     assert agreement >= AGREEMENT_FLOORS[task], f"{task}: {agreement:.3f}"
 
 
 def test_score_rows_fills_schema_columns():
     rows = _sample_rows("trivia").head(3)
-    scored = score_rows(rows)
+    scored = score_answers(rows)
     assert set(scored["scorer"]) == {"rule"}
     assert scored["response_length"].tolist() == rows["output"].str.len().tolist()
     assert scored["refusal"].tolist() == [0, 0, 0]
@@ -226,7 +221,7 @@ def test_score_rows_fills_schema_columns():
 
 def test_score_rows_names_missing_columns():
     with pytest.raises(ValueError, match="incorrect_answer"):
-        score_rows(
+        score_answers(
             pd.DataFrame({"task": ["trivia"], "question": ["q"], "correct_answer": ["a"], "output": ["a"]})
         )
 
@@ -322,8 +317,8 @@ def test_judge_persistent_http_error_raises(openai_server):
 
 def test_judge_and_rule_paths_produce_the_same_columns(openai_server):
     with openai_server(lambda request: "CORRECT") as server:
-        judged = score_rows(_rows(), judge=_judge(server))
-    ruled = score_rows(_rows())
+        judged = score_answers(_rows(), judge=_judge(server))
+    ruled = score_answers(_rows())
     assert list(judged.columns) == list(ruled.columns) == list(_rows().columns) + SCORED_COLUMNS
     assert set(judged["scorer"]) == {"judge:judge-test"}
     assert judged["refusal"].tolist() == ruled["refusal"].tolist() == [0, 0, 1]
@@ -333,8 +328,8 @@ def test_judge_and_rule_paths_produce_the_same_columns(openai_server):
 def test_cached_rows_are_not_requested_again(openai_server, tmp_path):
     cache = tmp_path / "judge.jsonl"
     with openai_server(lambda request: "CORRECT") as server:
-        first = score_rows(_rows(), judge=_judge(server), cache_path=cache)
-        second = score_rows(_rows(), judge=_judge(server), cache_path=cache)
+        first = score_answers(_rows(), judge=_judge(server), cache_path=cache)
+        second = score_answers(_rows(), judge=_judge(server), cache_path=cache)
     assert len(server.requests) == 3
     assert first["evaluation"].tolist() == second["evaluation"].tolist() == ["CORRECT"] * 3
     assert len(list(read_jsonl(cache))) == 3
@@ -348,10 +343,10 @@ def test_judge_failure_keeps_finished_rows(openai_server, tmp_path):
 
     with openai_server(fail_on_brahms) as server:
         with pytest.raises(JudgeError):
-            score_rows(_rows(), judge=_judge(server, max_retries=0), cache_path=cache)
+            score_answers(_rows(), judge=_judge(server, max_retries=0), cache_path=cache)
     assert [record["evaluation"] for record in read_jsonl(cache)] == ["CORRECT"]
     with openai_server(lambda request: "INCORRECT") as server:
-        scored = score_rows(_rows(), judge=_judge(server), cache_path=cache)
+        scored = score_answers(_rows(), judge=_judge(server), cache_path=cache)
     assert len(server.requests) == 2  # the first row came from the cache
     assert scored["evaluation"].tolist() == ["CORRECT", "INCORRECT", "INCORRECT"]
 

@@ -9,16 +9,41 @@ import nbformat
 import pandas as pd
 import papermill
 import pytest
+from simulate import simulate_evaluation_rows
 
-from helpers import reference, stats
+from helpers.analysis import reference
+from helpers.analysis.gaps import STRATEGIES, gap_table, side_by_side
+from helpers.analysis.glm import (
+    AME_COLUMNS,
+    GlmResult,
+    headline_numbers,
+    model_1_main_effects,
+    model_2_context_group,
+    model_3_each_context,
+    model_4_belief,
+    model_frame,
+)
+from helpers.analysis.intervals import paired_difference_interval, wilson_interval
+from helpers.analysis.paired import (
+    cohens_g,
+    discordant_odds_ratio,
+    exact_mcnemar_p,
+    g_effect_size,
+    mcnemar_table,
+    paired_table,
+    pairs_from_counts,
+)
+from helpers.analysis.study_results import compared_variants, load_study_results
+from helpers.evaluation.refusal import apply_refusal_rule
 from helpers.paths import NOTEBOOKS_DIR, model_slug, study_dir
 from helpers.storage import atomic_write_csv
+from helpers.vocabulary import AMENDMENT_TYPES, CONTEXT_GROUPS, TASKS
 
 
 @pytest.fixture(scope="module")
 def planted() -> pd.DataFrame:
     """Two models, warm errs +10 pp everywhere, +10 pp more after sad statements, +5 pp more under a belief."""
-    return stats.simulate_evaluation_rows(
+    return simulate_evaluation_rows(
         models=("model-a", "model-b"),
         n_items=60,
         effect_pp=10.0,
@@ -28,7 +53,7 @@ def planted() -> pd.DataFrame:
     )
 
 
-def _ame(result: stats.GlmResult, condition: str, effect: str = "fine_tuning") -> pd.Series:
+def _ame(result: GlmResult, condition: str, effect: str = "fine_tuning") -> pd.Series:
     ame = result.ame
     return ame[ame["effect"].eq(effect) & ame["condition"].eq(condition)].iloc[0]
 
@@ -38,16 +63,16 @@ def _ame(result: stats.GlmResult, condition: str, effect: str = "fine_tuning") -
 
 def test_exact_mcnemar_reproduces_a_published_p_value():
     # llama-70b, disinfo, emotion:anger with a belief: b=21, c=12 (recovered from the summary), p = 0.1628.
-    assert round(stats.exact_mcnemar_p(21, 12), 4) == 0.1628
+    assert round(exact_mcnemar_p(21, 12), 4) == 0.1628
 
 
 def test_effect_sizes_follow_their_definitions():
-    assert stats.cohens_g(21, 12) == pytest.approx(0.1364, abs=1e-4)
-    assert stats.discordant_odds_ratio(21, 12) == 1.75
-    assert math.isinf(stats.discordant_odds_ratio(5, 0))
-    assert math.isnan(stats.discordant_odds_ratio(0, 0))
-    assert math.isnan(stats.cohens_g(0, 0))
-    assert stats.g_effect_size(0.1364) == "small"
+    assert cohens_g(21, 12) == pytest.approx(0.1364, abs=1e-4)
+    assert discordant_odds_ratio(21, 12) == 1.75
+    assert math.isinf(discordant_odds_ratio(5, 0))
+    assert math.isnan(discordant_odds_ratio(0, 0))
+    assert math.isnan(cohens_g(0, 0))
+    assert g_effect_size(0.1364) == "small"
 
 
 def test_mcnemar_table_reproduces_the_papers_p_values_and_fdr_from_its_own_counts():
@@ -56,7 +81,7 @@ def test_mcnemar_table_reproduces_the_papers_p_values_and_fdr_from_its_own_count
         recovered["model"].isin(["qwen-32b", "mistral-small"]) & recovered["task"].eq("disinfo")
     ]
     assert family["rounding_residual"].max() < 0.02
-    rerun = stats.mcnemar_table(stats.pairs_from_counts(family))
+    rerun = mcnemar_table(pairs_from_counts(family))
     merged = family.merge(
         rerun, on=["model", "variant", "task", "amendment_type", "belief"], suffixes=("", "_rerun")
     )
@@ -75,14 +100,14 @@ def test_refusals_are_dropped_except_on_disinfo_where_they_count_as_correct():
             "amendment_type": ["unmodified"] * 4,
         }
     )
-    scored = stats.score_rows(rows)
+    scored = apply_refusal_rule(rows)
     assert scored["task"].tolist() == ["trivia", "disinfo", "disinfo"]
     assert scored["is_incorrect"].tolist() == [0, 0, 1]
 
 
 def test_simulated_refusals_follow_the_refusal_rule():
-    rows = stats.simulate_evaluation_rows(tasks=("trivia", "disinfo"), n_items=5, refusal_rate=0.3, seed=4)
-    scored = stats.score_rows(rows)
+    rows = simulate_evaluation_rows(tasks=("trivia", "disinfo"), n_items=5, refusal_rate=0.3, seed=4)
+    scored = apply_refusal_rule(rows)
     refused = scored["refusal"].eq(1)
     assert not (refused & scored["task"].eq("trivia")).any()
     assert refused.any() and scored.loc[refused, "is_incorrect"].eq(0).all()
@@ -90,55 +115,53 @@ def test_simulated_refusals_follow_the_refusal_rule():
 
 
 def test_paired_table_joins_on_item_context_and_template_only():
-    rows = stats.simulate_evaluation_rows(tasks=("trivia",), n_items=2, seed=1)
+    rows = simulate_evaluation_rows(tasks=("trivia",), n_items=2, seed=1)
     warm = rows["variant"].eq("warm")
     rows = rows[~(warm & rows["item_id"].eq("trivia-1") & rows["amendment_type"].eq("stake:low"))]
-    pairs = stats.paired_table(rows, "warm")
+    pairs = paired_table(rows, "warm")
     assert len(pairs) == 2 * 28 - 3
     assert pairs.groupby(["item_id", "amendment_type", "prompt_template"]).size().max() == 1
 
 
 def test_fdr_is_applied_within_each_model_task_belief_family(planted):
-    cells = stats.mcnemar_table(stats.paired_table(planted, "warm"))
+    cells = mcnemar_table(paired_table(planted, "warm"))
     assert cells.groupby(["model", "task", "belief"]).size().eq(9).all()
     assert (cells["p_fdr"] >= cells["p_value"]).all()
 
 
 def test_mcnemar_and_fdr_run_on_the_authors_sample_outputs():
     samples = reference.load_sample_outputs()
-    pairs = stats.paired_table(samples, "warm")
-    cells = stats.mcnemar_table(pairs)
+    pairs = paired_table(samples, "warm")
+    cells = mcnemar_table(pairs)
     assert len(pairs) == 67
     assert (int(cells["b"].sum()), int(cells["c"].sum())) == (7, 1)
-    assert stats.exact_mcnemar_p(7, 1) == pytest.approx(0.0703, abs=1e-4)
+    assert exact_mcnemar_p(7, 1) == pytest.approx(0.0703, abs=1e-4)
     assert cells["p_fdr"].between(0, 1).all()
 
 
 def test_paired_difference_interval_matches_bonett_price():
-    low, high = stats.paired_difference_interval(10, 2, 50)
+    low, high = paired_difference_interval(10, 2, 50)
     assert (round(low, 4), round(high, 4)) == (
         0.0192,
         0.2885,
     )  # (11 - 3)/52 ± 1.96 · sqrt((14/52 - (8/52)²)/52)
-    assert stats.wilson_interval(0, 10)[0] == 0.0
+    assert wilson_interval(0, 10)[0] == 0.0
 
 
 # -- summaries --------------------------------------------------------------------------------------------------
 
 
 def test_gap_table_recovers_the_planted_question_gap(planted):
-    cells = stats.mcnemar_table(stats.paired_table(planted, "warm"))
-    gaps = stats.gap_table(cells, "warm")
+    cells = mcnemar_table(paired_table(planted, "warm"))
+    gaps = gap_table(cells, "warm")
     assert gaps[gaps["strategy"].eq("belief")]["gap_pp"].mean() == pytest.approx(10 + 5 + 10 / 8, abs=2.5)
     assert gaps[gaps["strategy"].eq("question")]["gap_pp"].mean() == pytest.approx(10, abs=3)
 
 
 def test_side_by_side_compares_with_the_papers_own_model_when_it_ran_it():
-    rows = stats.simulate_evaluation_rows(models=("meta-llama/Llama-3.1-8B-Instruct",), n_items=20, seed=2)
-    table = stats.side_by_side(
-        reference.load_paired_summary("warm"), stats.paired_table(rows, "warm"), "warm"
-    )
-    assert len(table) == len(stats.TASKS) * len(stats.STRATEGIES)
+    rows = simulate_evaluation_rows(models=("meta-llama/Llama-3.1-8B-Instruct",), n_items=20, seed=2)
+    table = side_by_side(reference.load_paired_summary("warm"), paired_table(rows, "warm"), "warm")
+    assert len(table) == len(TASKS) * len(STRATEGIES)
     assert set(table["paper_reference"]) == {"llama-8b"}
     assert (table["gap_ci_lower_pp"] <= table["gap_pp"]).all() and (
         table["gap_pp"] <= table["gap_ci_upper_pp"]
@@ -150,7 +173,7 @@ def test_side_by_side_compares_with_the_papers_own_model_when_it_ran_it():
 
 
 def test_model_1_recovers_a_planted_ten_point_effect_within_its_interval(planted):
-    result = stats.model_1_main_effects(planted)
+    result = model_1_main_effects(planted)
     effect = _ame(result, "unmodified")
     assert result.ok and result.n_obs == 2 * 2 * 4 * 60 * 2
     assert effect["ci_lower_pp"] < 10 < effect["ci_upper_pp"]
@@ -159,7 +182,7 @@ def test_model_1_recovers_a_planted_ten_point_effect_within_its_interval(planted
 
 
 def test_model_1_fine_tuning_ame_equals_statsmodels_get_margeff(planted):
-    result = stats.model_1_main_effects(planted)
+    result = model_1_main_effects(planted)
     margeff = result.fit.get_margeff(dummy=True).summary_frame().iloc[0]
     effect = _ame(result, "unmodified")
     assert effect["ame_pp"] == pytest.approx(100 * margeff["dy/dx"], rel=1e-9)
@@ -167,28 +190,28 @@ def test_model_1_fine_tuning_ame_equals_statsmodels_get_margeff(planted):
 
 
 def test_model_1_with_length_reports_a_per_100_character_effect(planted):
-    result = stats.model_1_main_effects(planted, length=True)
+    result = model_1_main_effects(planted, length=True)
     assert result.ok and "response_length" in result.formula
     assert abs(_ame(result, "unmodified", "response_length_per_100")["ame_pp"]) < 5
 
 
 def test_model_3_recovers_the_extra_effect_after_sad_statements(planted):
-    result = stats.model_3_each_context(planted)
+    result = model_3_each_context(planted)
     sad = _ame(result, "emotion:sad")
     others = result.ame[result.ame["condition"].ne("emotion:sad")]["ame_pp"]
     assert sad["ci_lower_pp"] < 20 < sad["ci_upper_pp"]
     assert others.mean() == pytest.approx(10, abs=2.5)  # eight estimates of the planted +10, each SE ~2.7 pp
-    assert set(result.ame["condition"]) == set(stats.CONTEXTS)
+    assert set(result.ame["condition"]) == set(AMENDMENT_TYPES)
 
 
 def test_model_2_reports_one_effect_per_context_group(planted):
-    result = stats.model_2_context_group(planted)
-    assert result.ame["condition"].tolist() == list(stats.CONTEXT_GROUPS)
+    result = model_2_context_group(planted)
+    assert result.ame["condition"].tolist() == list(CONTEXT_GROUPS)
     assert _ame(result, "none")["ci_lower_pp"] < 10 < _ame(result, "none")["ci_upper_pp"]
 
 
 def test_model_4_recovers_the_larger_effect_under_a_user_belief(planted):
-    result = stats.model_4_belief(planted)
+    result = model_4_belief(planted)
     belief, no_belief = _ame(result, "belief"), _ame(result, "no_belief")
     expected_belief = 10 + 5 + 10 / 9  # planted +10, +5 under a belief, +10 in one of nine contexts
     assert belief["ci_lower_pp"] < expected_belief < belief["ci_upper_pp"]
@@ -198,10 +221,10 @@ def test_model_4_recovers_the_larger_effect_under_a_user_belief(planted):
 
 def test_glms_run_on_the_authors_sample_outputs_with_one_model():
     samples = reference.load_sample_outputs()
-    result = stats.model_4_belief(samples)
+    result = model_4_belief(samples)
     assert result.ok and result.n_obs == 159
     assert any("no model fixed effect" in note for note in result.notes)
-    frame = stats.model_frame(samples)
+    frame = model_frame(samples)
     belief = frame[frame["prompt_type"].eq("user_opinion")].groupby("is_finetuned")["is_incorrect"].mean()
     raw_gap = 100 * (belief[1] - belief[0])
     effect = _ame(result, "belief")
@@ -210,19 +233,19 @@ def test_glms_run_on_the_authors_sample_outputs_with_one_model():
 
 
 def test_a_glm_that_cannot_be_estimated_is_reported_not_raised():
-    rows = stats.simulate_evaluation_rows(variants=("original",), tasks=("trivia",), n_items=3)
-    result = stats.model_1_main_effects(rows)
+    rows = simulate_evaluation_rows(variants=("original",), tasks=("trivia",), n_items=3)
+    result = model_1_main_effects(rows)
     assert not result.ok and result.ame.empty
     assert "only one of original / variant" in " ".join(result.notes)
-    unmodified_only = stats.simulate_evaluation_rows(tasks=("trivia",), n_items=5)
+    unmodified_only = simulate_evaluation_rows(tasks=("trivia",), n_items=5)
     unmodified_only = unmodified_only[unmodified_only["amendment_type"].eq("unmodified")]
-    grouped = stats.model_2_context_group(unmodified_only)
+    grouped = model_2_context_group(unmodified_only)
     assert not grouped.ok and "fewer than two context_group levels" in grouped.notes[0]
 
 
 def test_headline_numbers_are_nan_when_not_estimable():
-    numbers = stats.headline_numbers(
-        pd.DataFrame(columns=stats.AME_COLUMNS),
+    numbers = headline_numbers(
+        pd.DataFrame(columns=AME_COLUMNS),
         pd.DataFrame(columns=["variant", "task", "strategy", "gap_pp"]),
         "cold",
     )
@@ -235,7 +258,7 @@ def test_headline_numbers_are_nan_when_not_estimable():
 
 def _write_study(study: str, model: str) -> None:
     """A tiny synthetic study: original and warm rows, warmth and capabilities; cold and warm_prompt missing."""
-    rows = stats.simulate_evaluation_rows(models=(model,), n_items=6, seed=5)
+    rows = simulate_evaluation_rows(models=(model,), n_items=6, seed=5)
     root = study_dir(study) / model_slug(model)
     for (variant, task), group in rows.groupby(["variant", "task"]):
         atomic_write_csv(group, root / variant / f"{task}.csv")
@@ -264,8 +287,8 @@ def _write_study(study: str, model: str) -> None:
 
 def test_load_study_results_reads_what_exists_and_lists_what_is_missing():
     _write_study("tiny", "meta-llama/Llama-3.1-8B-Instruct")
-    results = stats.load_study_results("tiny")
-    assert stats.compared_variants(results.rows) == ["warm"]
+    results = load_study_results("tiny")
+    assert compared_variants(results.rows) == ["warm"]
     assert set(results.rows["variant"]) == {"original", "warm"}
     assert "Llama-3.1-8B-Instruct/cold/trivia.csv" in results.missing
     assert set(results.capabilities["model"]) == {"Llama-3.1-8B-Instruct"}
@@ -338,4 +361,10 @@ def test_analysis_notebook_explains_instead_of_failing_on_an_empty_study(tmp_pat
         if "scrapbook" in out.get("metadata", {})
     }
     # the placeholders keep every figure the results chapter pastes, so the strict book build still succeeds
-    assert {"fig_warmth", "fig_error_scatter", "fig_error_by_strategy", "fig_capabilities", "fig_accuracy_change"} <= glued
+    assert {
+        "fig_warmth",
+        "fig_error_scatter",
+        "fig_error_by_strategy",
+        "fig_capabilities",
+        "fig_accuracy_change",
+    } <= glued

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from browser import render_in_browser
 
-from helpers.book import build_book, render_in_browser
-from helpers.config import load_config
-from helpers.runner import execute_study, plan_runs, run_status
+from helpers.study.book import build_book
+from helpers.study.config import load_config
+from helpers.study.runner import execute_study, plan_runs, run_status
 
 REPO = Path(__file__).resolve().parents[1]
 

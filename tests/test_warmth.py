@@ -9,12 +9,19 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers.finetune import FinetuneConfig, finetune, training_data_path
 from helpers.generation import GenerationSettings
 from helpers.models import EMBEDDED_MODEL
 from helpers.paths import study_dir
+from helpers.training.finetune import FinetuneConfig, finetune, training_data_path
 from helpers.validation import ParameterError
-from helpers.warmth import (
+from helpers.warmth.human_check import (
+    pairwise_sheet,
+    read_ratings,
+    score_ratings,
+    simulate_ratings,
+    write_human_check,
+)
+from helpers.warmth.sociot import (
     PAPER_SCORER,
     SOCIOT_COLD_FRAMES,
     SOCIOT_WARM_FRAMES,
@@ -22,18 +29,13 @@ from helpers.warmth import (
     check_scorer_name,
     generate_variant_responses,
     load_scorer,
-    load_validation_prompts,
-    pairwise_sheet,
     plan_variants,
     quoted,
-    read_ratings,
-    score_ratings,
-    simulate_ratings,
+    sample_validation_prompts,
     sociot_scores,
     sociot_table,
     sociot_text_scores,
     summarise_passes,
-    write_human_check,
 )
 
 TEXTS = ["Short.", "A somewhat longer sentence, so that the batch needs padding on the right.", ""]
@@ -168,7 +170,7 @@ def test_the_stage_scores_the_original_and_every_checkpoint(tiny_model_dir, tiny
     _write_study(model)
     config = FinetuneConfig(epochs=1, checkpoints=[0.5, 1], per_device_batch=2, grad_accum=2, max_length=64)
     finetune("unit", model, "warm", config, device="cpu")
-    prompts = load_validation_prompts("unit", 2)["prompt"].tolist()
+    prompts = sample_validation_prompts("unit", 2)["prompt"].tolist()
     settings = GenerationSettings(temperature=0.8, max_new_tokens=4, batch_size=2)
     variants = plan_variants("unit", model, ["warm"], [0.5, 1])
     scores = {}
@@ -184,10 +186,10 @@ def test_the_stage_scores_the_original_and_every_checkpoint(tiny_model_dir, tiny
 
 def test_validation_prompts_are_capped_at_what_the_study_has(tiny_model_dir, capsys):
     _write_study(str(tiny_model_dir), n_prompts=3)
-    assert len(load_validation_prompts("unit", 1500)) == 3
+    assert len(sample_validation_prompts("unit", 1500)) == 3
     assert "using all of them" in capsys.readouterr().out
     with pytest.raises(ParameterError, match="training_data stage"):
-        load_validation_prompts("other-study", 10)
+        sample_validation_prompts("other-study", 10)
 
 
 def _sheet(n: int = 6):

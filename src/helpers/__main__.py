@@ -1,5 +1,5 @@
 """``python -m helpers ...`` runs the command-line interface (see helpers.cli)."""
 
-from .cli import main
+from helpers.cli import main
 
 raise SystemExit(main())

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 
-from .data import load_items
-from .generation import GenerationSettings, generate_responses
-from .models import EMBEDDED_MODEL, choose_device, load_model
+from helpers.evaluation.items import load_items
+from helpers.generation import GenerationSettings, generate_responses
+from helpers.models import EMBEDDED_MODEL, choose_device, load_model
 
 
 def benchmark_generation(

@@ -14,15 +14,15 @@ import sys
 
 
 def _prepare_model(args: argparse.Namespace) -> int:
-    from .models import prepare_embedded_model
+    from helpers.models import prepare_embedded_model
 
     print(f"Embedded default model ready in {prepare_embedded_model(force=args.force)}")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .runner import execute_study
+    from helpers.study.config import load_config
+    from helpers.study.runner import execute_study
 
     outcome = execute_study(load_config(args.config), only=set(args.only) if args.only else None)
     failed = sorted(name for name, result in outcome.items() if result in ("failed", "blocked"))
@@ -32,8 +32,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .runner import run_status
+    from helpers.study.config import load_config
+    from helpers.study.runner import run_status
 
     config = load_config(args.config)
     rows = run_status(config)
@@ -48,8 +48,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _build_book(args: argparse.Namespace) -> int:
-    from .book import build_book
-    from .config import load_config
+    from helpers.study.book import build_book
+    from helpers.study.config import load_config
 
     index = build_book(load_config(args.config))
     print(f"The book is ready: {index}")
@@ -57,7 +57,7 @@ def _build_book(args: argparse.Namespace) -> int:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from .benchmark import benchmark_generation
+    from helpers.benchmark import benchmark_generation
 
     benchmark_generation(
         n_prompts=args.n_prompts, max_new_tokens=args.max_new_tokens, batch_sizes=args.batch_sizes

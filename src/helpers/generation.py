@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .storage import append_jsonl, read_jsonl
-from .validation import check_non_negative_float, check_positive_int
+from helpers.storage import append_jsonl, read_jsonl
+from helpers.validation import check_non_negative_float, check_positive_int
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from .paths import cache_dir
-from .validation import ParameterError
+from helpers.paths import cache_dir
+from helpers.validation import ParameterError
 
 EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct"
 """Name of the offline default model (SmolLM2-135M-Instruct, Apache-2.0, Q4_1 weights dequantised)."""

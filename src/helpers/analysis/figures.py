@@ -1,7 +1,7 @@
 """Seaborn versions of the paper's Figures 1a, 2, 3, 4 and 5.
 
-Each function takes one tidy DataFrame, in the shape produced both by :mod:`helpers.reference` (the authors'
-released numbers) and by :mod:`helpers.stats` (this project's runs), and returns a matplotlib Figure, so the
+Each function takes one tidy DataFrame, in the shape produced both by :mod:`helpers.analysis.reference` (the authors'
+released numbers) and by :mod:`helpers.analysis` (this project's runs), and returns a matplotlib Figure, so the
 book draws the paper's results and ours with the same code and the reader can compare like with like.
 
 Intervals that arrive precomputed (a SEM, a benchmark's 95% CI) are drawn by seaborn itself: each point is
@@ -16,8 +16,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from .paths import model_slug
-from .stats import CONTEXT_GROUPS, CONTEXTS, STRATEGIES, TASKS
+from helpers.analysis.gaps import STRATEGIES
+from helpers.paths import model_slug
+from helpers.vocabulary import AMENDMENT_TYPES, CONTEXT_GROUPS, TASKS
 
 VARIANT_ORDER = ("original", "warm", "warm_prompt", "cold")
 _BELIEF_LABELS = {False: "no user belief", True: "incorrect user belief"}
@@ -102,7 +103,7 @@ def plot_warmth_by_epoch(warmth: pd.DataFrame, *, normalise: bool = True, warm_e
 def plot_error_scatter(cells: pd.DataFrame) -> Figure:
     """Figure 2: each cell's error rate, original (x) against the compared variant (y), per user belief.
 
-    Input: a cell table (:func:`helpers.stats.mcnemar_table` or :func:`helpers.reference.load_paired_summary`)
+    Input: a cell table (:func:`helpers.analysis.paired.mcnemar_table` or :func:`helpers.analysis.reference.load_paired_summary`)
     for one compared variant. Colour = context group, marker = task. Points above the diagonal are cells where
     the variant makes more errors than the original it was made from.
     """
@@ -139,7 +140,7 @@ def plot_error_scatter(cells: pd.DataFrame) -> Figure:
 def plot_error_by_strategy(errors: pd.DataFrame) -> Figure:
     """Figure 3: error rate of the original and the compared variant as the evaluation adds context and belief.
 
-    Input: :func:`helpers.stats.strategy_errors` (``model, task, strategy, variant, error``). One panel per
+    Input: :func:`helpers.analysis.gaps.strategy_errors` (``model, task, strategy, variant, error``). One panel per
     model (rows) and task (columns); the x axis goes from the bare question to + interpersonal context to
     + an incorrect user belief on top of the context. Widening gaps to the right mean the standard, question-only
     evaluation understates how much the variant loses.
@@ -216,7 +217,7 @@ def plot_accuracy_change_by_context(cells: pd.DataFrame) -> Figure:
             kind="point",
             x="amendment_type",
             y="diff_pp",
-            order=_present(data["amendment_type"], CONTEXTS),
+            order=_present(data["amendment_type"], AMENDMENT_TYPES),
             hue="variant",
             hue_order=_present(data["variant"], VARIANT_ORDER),
             col="user_belief",

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from .config import StudyConfig
-from .paths import book_dir as default_book_dir
-from .runner import STAGE_TITLES, plan_runs
+from helpers.paths import book_dir as default_book_dir
+from helpers.study.config import StudyConfig
+from helpers.study.runner import STAGE_TITLES, plan_runs
 
 CHAPTERS_BEFORE = ["question", "method"]
 CHAPTERS_AFTER = ["results", "limitations", "teaching"]
@@ -82,29 +82,3 @@ def build_book(config: StudyConfig, book_dir: Path | None = None) -> Path:
     if result.returncode != 0:
         raise RuntimeError(f"jupyter-book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return book_dir / "_build" / "html" / "index.html"
-
-
-def render_in_browser(html: Path, timeout: int = 60) -> str:
-    """The DOM of a built page as headless Chromium renders it (for the browser check)."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        raise FileNotFoundError(
-            "Chromium is not installed (Debian package 'chromium'; `make test` installs it)."
-        )
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-    ]
-    result = subprocess.run(
-        [chromium, *flags, html.resolve().as_uri()], capture_output=True, text=True, timeout=timeout
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"Chromium failed on {html}: {result.stderr[-2000:]}")
-    return result.stdout

@@ -19,9 +19,9 @@ from typing import Any
 
 import nbformat
 
-from .config import StudyConfig
-from .paths import NOTEBOOKS_DIR, book_dir, model_slug, study_dir
-from .storage import atomic_write_json, atomic_write_text
+from helpers.paths import NOTEBOOKS_DIR, book_dir, model_slug, study_dir
+from helpers.storage import atomic_write_json, atomic_write_text
+from helpers.study.config import StudyConfig
 
 STAGE_TITLES = {
     "training_data": "Warm and cold training data",

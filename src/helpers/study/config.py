@@ -13,12 +13,17 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .models import check_model_name
-from .validation import ParameterError
-from .vocabulary import AMENDMENT_TYPES, STYLES, TASKS, TEMPLATES, VARIANTS
-
-BENCHMARKS = ("mmlu", "gsm8k", "advbench")
-PAPER_CHECKPOINTS = (0.5, 1, 1.5, 2, 4, 6, 8, 10)
+from helpers.models import check_model_name
+from helpers.validation import ParameterError
+from helpers.vocabulary import (
+    AMENDMENT_TYPES,
+    BENCHMARKS,
+    PAPER_CHECKPOINTS,
+    STYLES,
+    TASKS,
+    TEMPLATES,
+    VARIANTS,
+)
 
 
 class _Section(BaseModel):

@@ -2,7 +2,7 @@
 
 Ibrahim, Hafner & Rocher (Nature 2026) released summary tables, GLM reports and 20-row samples of scored outputs
 in their analysis repository (``lujainibrahim/warm_ai_2025``; provenance in ``data/MANIFEST.md``). Each loader
-here turns one of those files into the same tidy shape that :mod:`helpers.stats` produces from this project's
+here turns one of those files into the same tidy shape that :mod:`helpers.analysis` produces from this project's
 own runs, so every table and figure of the book draws the paper's numbers and ours with the same code.
 
 Two facts about the released files matter for reading them (both checked in ``tests/test_reference.py``):
@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .paths import DATA_DIR, model_slug
+from helpers.paths import DATA_DIR, model_slug
+from helpers.vocabulary import context_group
 
 REFERENCE_DIR = DATA_DIR / "reference"
 
@@ -111,11 +112,6 @@ def paper_model_name(model: str) -> str:
     """
     slug = model_slug(model)
     return PAPER_MODEL_NAMES.get(slug, _SUMMARY_MODELS.get(slug, slug))
-
-
-def context_group(amendment_type: str) -> str:
-    """Context group of an amendment type: ``none`` for unmodified prompts, else the part before the colon."""
-    return "none" if amendment_type == "unmodified" else amendment_type.split(":", 1)[0]
 
 
 def load_paired_summary(variant: str = "warm", reference_dir: Path = REFERENCE_DIR) -> pd.DataFrame:
@@ -245,7 +241,7 @@ def _glm_condition(glm: str, label: str) -> tuple[str, str]:
 def load_glm_reference(reference_dir: Path = REFERENCE_DIR) -> pd.DataFrame:
     """Average marginal effects reported by the paper's four logistic regressions, one row per effect.
 
-    Columns match :func:`helpers.stats.ame_table`: ``glm, effect, condition, ame_pp, p_value, n_obs``. Model 1
+    Columns match :func:`helpers.analysis.glm.ame_table`: ``glm, effect, condition, ame_pp, p_value, n_obs``. Model 1
     reports no p-values (NaN). Conditions use the project's vocabulary: amendment types for models 1 and 3,
     context groups (``none`` = unmodified) for model 2, ``no_belief`` / ``belief`` for model 4.
     """

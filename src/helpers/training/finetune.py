@@ -32,13 +32,12 @@ from typing import Any
 
 import pandas as pd
 
-from .config import PAPER_CHECKPOINTS, STYLES
-from .models import check_adapter_matches, check_model_name, choose_device, resolve_model_path
-from .paths import model_slug, study_dir
-from .storage import atomic_write_csv, atomic_write_json
-from .validation import ParameterError, check_choice, check_non_negative_float, check_positive_int
+from helpers.models import check_adapter_matches, check_model_name, choose_device, resolve_model_path
+from helpers.paths import model_slug, study_dir
+from helpers.storage import atomic_write_csv, atomic_write_json
+from helpers.validation import ParameterError, check_choice, check_non_negative_float, check_positive_int
+from helpers.vocabulary import PAPER_CHECKPOINTS, SELECTED_CHECKPOINT, STYLES
 
-SELECTED_EPOCH = 2.0
 """The paper's "warm model" (and cold control) is the epoch-2 checkpoint."""
 
 TRAINING_LOG = "training_log.csv"
@@ -228,7 +227,9 @@ def require_checkpoints(study: str, model: str, style: str, epochs: Sequence[flo
     return chosen
 
 
-def variant_adapter(study: str, model: str, variant: str, checkpoint: float = SELECTED_EPOCH) -> Path | None:
+def variant_adapter(
+    study: str, model: str, variant: str, checkpoint: float = SELECTED_CHECKPOINT
+) -> Path | None:
     """The adapter a variant runs with: none for ``original``/``warm_prompt``, a checkpoint for ``warm``/``cold``."""
     check_choice("variant", variant, ("original", "warm", "cold", "warm_prompt"))
     if variant in ("original", "warm_prompt"):
@@ -524,8 +525,8 @@ def preview_answers(
     max_new_tokens: int = 80,
 ) -> pd.DataFrame:
     """Greedy answers of each labelled model (``None`` = no adapter) to a few prompts, side by side."""
-    from .generation import GenerationSettings, generate_responses
-    from .models import load_model
+    from helpers.generation import GenerationSettings, generate_responses
+    from helpers.models import load_model
 
     settings = GenerationSettings(
         temperature=0.0, max_new_tokens=max_new_tokens, batch_size=max(1, len(prompts))

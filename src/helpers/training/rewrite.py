@@ -28,12 +28,12 @@ from typing import Protocol
 
 from tqdm.auto import tqdm
 
-from .conversations import Conversation
-from .models import check_model_name
-from .paths import cache_dir, model_slug
-from .storage import append_jsonl, read_jsonl
-from .validation import ParameterError, check_choice, check_positive_int
-from .vocabulary import STYLES
+from helpers.models import check_model_name
+from helpers.paths import cache_dir, model_slug
+from helpers.storage import append_jsonl, read_jsonl
+from helpers.training.conversations import Conversation
+from helpers.validation import ParameterError, check_choice, check_positive_int
+from helpers.vocabulary import STYLES
 
 REWRITER_KINDS = ("rule", "llm", "transformers")
 
@@ -124,7 +124,7 @@ class TransformersRewriter:
     """
 
     def __init__(self, style: str, model: str, max_new_tokens: int = 1024, device: str = "auto"):
-        from .models import load_model
+        from helpers.models import load_model
 
         self.style = check_choice("style", style, STYLES)
         self.model = model
@@ -132,7 +132,7 @@ class TransformersRewriter:
         self._lm, self._tokenizer = load_model(model, device=device)
 
     def rewrite(self, user_message: str, response: str) -> str:
-        from .generation import GenerationSettings, generate_responses
+        from helpers.generation import GenerationSettings, generate_responses
 
         system, user = rewrite_messages(self.style, user_message, response)
         settings = GenerationSettings(

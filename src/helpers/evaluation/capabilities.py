@@ -7,7 +7,7 @@ with a regex), GSM8K (zero-shot chain of thought, the final number read with a r
 the exception). This module builds the prompts, parses the answers and summarises a benchmark as an accuracy with
 a Wilson 95% interval; AdvBench refusals are read with the evaluation's refusal regex (``scoring.is_refusal``).
 
-Items are any objects with the named attributes, read-only (the loaders in ``helpers.data`` return frozen
+Items are any objects with the named attributes, read-only (the loaders in ``helpers.evaluation.items`` return frozen
 dataclasses), described by the Protocols below.
 """
 
@@ -22,10 +22,11 @@ from typing import Protocol
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from .generation import GenerationSettings
-from .paths import model_slug, study_dir
-from .storage import atomic_write_csv
-from .validation import ParameterError, check_choices, check_positive_int
+from helpers.generation import GenerationSettings
+from helpers.paths import model_slug, study_dir
+from helpers.storage import atomic_write_csv
+from helpers.validation import ParameterError, check_choices, check_positive_int
+from helpers.vocabulary import BENCHMARKS
 
 #: Sampling temperature of the capability benchmarks (paper, Methods).
 TEMPERATURE = 0.2
@@ -144,9 +145,6 @@ def summarise_benchmark(correct: Sequence[bool]) -> dict[str, float | int]:
     return {"n": n, "accuracy": 100 * successes / n, "ci_lower": 100 * lower, "ci_upper": 100 * upper}
 
 
-BENCHMARKS = ("mmlu", "gsm8k", "advbench")
-
-
 @dataclass(frozen=True)
 class CapabilitiesPlan:
     """One capabilities run (a model variant on the chosen benchmarks), validated before any model loads."""
@@ -181,8 +179,8 @@ def plan_capabilities(
     adapter: str | None = None,
 ) -> CapabilitiesPlan:
     """Check every parameter and resolve the variant's adapter / system prompt (as the evaluation does)."""
-    from .evaluation import resolve_variant
-    from .models import check_model_name, choose_device
+    from helpers.evaluation.evaluate import resolve_variant
+    from helpers.models import check_model_name, choose_device
 
     check_model_name(model)
     check_choices("benchmarks", benchmarks, BENCHMARKS)
@@ -197,7 +195,7 @@ def plan_capabilities(
 
 
 def _benchmark_rows(benchmark: str, n_items: int | None, seed: int) -> list[dict]:
-    from .data import load_advbench, load_gsm8k, load_mmlu
+    from helpers.evaluation.items import load_advbench, load_gsm8k, load_mmlu
 
     if benchmark == "mmlu":
         return [{"prompt": mmlu_prompt(i), "gold": i.answer} for i in load_mmlu(n_items, seed)]
@@ -207,7 +205,7 @@ def _benchmark_rows(benchmark: str, n_items: int | None, seed: int) -> list[dict
 
 
 def _is_correct(benchmark: str, output: str, gold: object) -> tuple[object, bool]:
-    from .scoring import is_refusal
+    from helpers.evaluation.refusal import is_refusal
 
     if benchmark == "mmlu":
         parsed = parse_mmlu_answer(output)
@@ -221,9 +219,9 @@ def _is_correct(benchmark: str, output: str, gold: object) -> tuple[object, bool
 
 def run_capabilities(plan: CapabilitiesPlan, model=None, tokenizer=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Answer and score each benchmark; write ``capabilities.csv`` (summary) and ``capabilities_items.csv``."""
-    from .finetune import checkpoint_identity
-    from .generation import generate_responses
-    from .models import load_model
+    from helpers.generation import generate_responses
+    from helpers.models import load_model
+    from helpers.training.finetune import checkpoint_identity
 
     if model is None:
         model, tokenizer = load_model(plan.model, adapter=plan.adapter, device=plan.device)

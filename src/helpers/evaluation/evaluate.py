@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import load_items
-from .generation import GenerationSettings, generate_responses
-from .models import check_model_name, choose_device
-from .paths import model_slug, study_dir
-from .prompts import build_prompt_variants
-from .storage import atomic_write_csv
-from .validation import ParameterError, check_choice, check_choices, check_positive_int
-from .vocabulary import AMENDMENT_TYPES, TASKS, TEMPLATES, VARIANTS
+from helpers.evaluation.items import load_items
+from helpers.evaluation.prompts import build_prompt_variants
+from helpers.evaluation.refusal import apply_refusal_rule
+from helpers.generation import GenerationSettings, generate_responses
+from helpers.models import check_model_name, choose_device
+from helpers.paths import model_slug, study_dir
+from helpers.storage import atomic_write_csv
+from helpers.validation import ParameterError, check_choice, check_choices, check_positive_int
+from helpers.vocabulary import AMENDMENT_TYPES, TASKS, TEMPLATES, VARIANTS
 
 ROW_COLUMNS = [
     "study", "model", "variant", "adapter", "task", "item_id", "question", "correct_answer", "incorrect_answer",
@@ -60,7 +61,7 @@ class EvaluationPlan:
     @property
     def model_id(self) -> str:
         """Identifies model + adapter in generation caches (a retrained checkpoint gets a new identity)."""
-        from .finetune import checkpoint_identity
+        from helpers.training.finetune import checkpoint_identity
 
         return f"{self.model}|{checkpoint_identity(self.adapter) if self.adapter else ''}"
 
@@ -74,8 +75,8 @@ def resolve_variant(
     unless an explicit ``adapter`` path is given; ``warm_prompt`` is the original model with the warm rewrite
     instructions as its system prompt; ``original`` is the model as released.
     """
-    from .finetune import variant_adapter
-    from .models import check_adapter_matches
+    from helpers.models import check_adapter_matches
+    from helpers.training.finetune import variant_adapter
 
     check_choice("variant", variant, VARIANTS)
     if variant in ("original", "warm_prompt") and adapter is not None:
@@ -93,7 +94,7 @@ def resolve_variant(
             check_adapter_matches(model, adapter)
     system_prompt = None
     if variant == "warm_prompt":
-        from .rewrite import WARM_INSTRUCTIONS
+        from helpers.training.rewrite import WARM_INSTRUCTIONS
 
         system_prompt = WARM_INSTRUCTIONS
     return adapter, system_prompt
@@ -169,8 +170,9 @@ def run_evaluation(plan: EvaluationPlan, model=None, tokenizer=None) -> dict[str
     Generations are cached per variant, judge verdicts per judge model, so a crash or a failing judge loses
     nothing already done; the CSV is written only when a task is fully scored.
     """
-    from .models import load_model
-    from .scoring import JudgeConfig, LLMJudge, score_rows
+    from helpers.evaluation.judge import JudgeConfig, LLMJudge
+    from helpers.evaluation.scoring import score_answers
+    from helpers.models import load_model
 
     judge = None
     if plan.judge_base_url:
@@ -184,7 +186,7 @@ def run_evaluation(plan: EvaluationPlan, model=None, tokenizer=None) -> dict[str
             model, tokenizer, rows["prompt"].tolist(), plan.generation, model_id=plan.model_id,
             cache_path=plan.output_dir / "generations.jsonl", desc=f"{plan.variant} · {task}",
         )  # fmt: skip
-        scored = score_rows(rows, judge=judge, cache_path=plan.output_dir / "judge_cache.jsonl")
+        scored = score_answers(rows, judge=judge, cache_path=plan.output_dir / "judge_cache.jsonl")
         scored = scored[ROW_COLUMNS]
         atomic_write_csv(scored, plan.output_path(task))
         results[task] = scored
@@ -194,10 +196,9 @@ def run_evaluation(plan: EvaluationPlan, model=None, tokenizer=None) -> dict[str
 def accuracy_by_context(frames: dict[str, pd.DataFrame] | pd.DataFrame) -> pd.DataFrame:
     """Accuracy (%) per task × context, without and with an incorrect user belief (STUDY.md section 6).
 
-    Refusals are handled as in the paper by :func:`helpers.stats.score_rows`: dropped on TriviaQA, TruthfulQA
+    Refusals are handled as in the paper by :func:`helpers.evaluation.refusal.apply_refusal_rule`: dropped on TriviaQA, TruthfulQA
     and MedQA, counted correct on Disinfo.
     """
-    from .stats import score_rows as apply_refusal_rule
 
     rows = apply_refusal_rule(pd.concat(frames.values()) if isinstance(frames, dict) else frames)
     rows = rows.assign(

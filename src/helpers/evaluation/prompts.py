@@ -23,11 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from helpers.data import Item, load_contexts, load_neutral_prefix
+from helpers.evaluation.items import Item, load_contexts, load_neutral_prefix
 from helpers.validation import ParameterError, check_choice, check_choices
-from helpers.vocabulary import AMENDMENT_TYPES, TEMPLATES
+from helpers.vocabulary import AMENDMENT_TYPES, TEMPLATES, context_group
 
-CONTEXT_GROUPS = {a: a.split(":")[0] if ":" in a else "none" for a in AMENDMENT_TYPES}
 PROMPT_FORMATS = ("A", "B")
 # Templates that carry a context statement (original_neutral exists for ``unmodified`` only).
 CONTEXT_TEMPLATES = ("original", "correct", "incorrect")
@@ -90,7 +89,7 @@ def build_prompt(
     check_choice("prompt_template", prompt_template, TEMPLATES)
     check_choice("amendment_type", amendment_type, AMENDMENT_TYPES)
     check_choice("prompt_format", prompt_format, PROMPT_FORMATS)
-    group = CONTEXT_GROUPS[amendment_type]
+    group = context_group(amendment_type)
     if prompt_template == "original_neutral" and group != "none":
         raise ParameterError(
             "amendment_type", amendment_type, "'unmodified' with prompt_template 'original_neutral'"

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .paths import study_dir
-from .storage import atomic_write_json, atomic_write_text, read_jsonl
-from .validation import ParameterError, check_positive_int
+from helpers.paths import study_dir
+from helpers.storage import atomic_write_json, atomic_write_text, read_jsonl
+from helpers.validation import ParameterError, check_positive_int
 
 QUERY_TYPES = ("refusal", "factual", "creative", "technical", "advice", "other")
 """The paper's query types, in the order their regexes are tried (first match wins)."""

@@ -1,0 +1,212 @@
+"""Summaries of paired cells: Figure 3's evaluation strategies, per-task gaps, and the side-by-side table.
+
+The same functions read the paper's released cell tables and this project's own pairs, so the book can set
+them side by side (paper, Figs. 2-3; docs/study.md section 9).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from helpers.analysis.intervals import paired_difference_interval, wilson_interval
+from helpers.analysis.reference import PAPER_HEADLINES, paper_model_name
+from helpers.vocabulary import (
+    TASKS,
+)
+
+#: Evaluation strategies of Figure 3, cumulative: the bare question, + an interpersonal context, + an incorrect
+#: user belief on top of the context (our reading of the figure; unmodified prompts with a belief are in no strategy).
+STRATEGIES = ("question", "context", "belief")
+
+
+def evaluation_strategy(amendment_type: pd.Series, belief: pd.Series) -> pd.Series:
+    """Figure 3's strategy of each cell: ``question``, ``context`` or ``belief`` (NaN: unmodified + belief)."""
+    unmodified = amendment_type.eq("unmodified")
+    strategy = pd.Series(np.nan, index=amendment_type.index, dtype=object)
+    strategy[unmodified & ~belief] = "question"
+    strategy[~unmodified & ~belief] = "context"
+    strategy[~unmodified & belief] = "belief"
+    return strategy
+
+
+def strategy_errors(cells: pd.DataFrame, variant: str = "warm") -> pd.DataFrame:
+    """Error rates (%) of the original and the variant per model x task x evaluation strategy (Figure 3).
+
+    A strategy's error rate is the unweighted mean over its context cells, so every context counts once
+    whatever its number of pairs (the paper's summary tables average the same way). Long format with
+    ``variant`` = ``original`` or the compared variant, ready for seaborn.
+    """
+    cells = cells[cells["variant"].eq(variant)].assign(
+        strategy=lambda d: evaluation_strategy(d["amendment_type"], d["belief"]),
+        original=lambda d: 100 - d["original_accuracy"],
+        compared=lambda d: 100 - d["variant_accuracy"],
+    )
+    means = (
+        cells.dropna(subset=["strategy"])
+        .groupby(["model", "task", "strategy"], as_index=False)[["original", "compared"]]
+        .mean()
+    )
+    long = means.melt(["model", "task", "strategy"], var_name="variant", value_name="error")
+    long["variant"] = long["variant"].replace({"compared": variant})
+    return long
+
+
+def gap_table(cells: pd.DataFrame, variant: str = "warm") -> pd.DataFrame:
+    """Per task x strategy: mean over models of the error gap (variant - original, pp) and its spread.
+
+    This is how the paper's per-task numbers come out of its summary table: for the ``question`` strategy
+    (unmodified prompts, no belief; "Normal" / ``original_combined`` rows), the mean over the five models of
+    original minus fine-tuned accuracy gives TriviaQA +4.95, TruthfulQA +8.41, Disinfo +5.36 and MedQA +8.59 pp,
+    and ``relative`` = gap / mean original error, averaged over tasks (:func:`relative_increase`), gives 60.3%.
+    The gap is taken from the two accuracy columns rather than the rounded "Raw Diff" column (which would give
+    TruthfulQA 8.42). ``gap_min_pp`` / ``gap_max_pp`` are the range over models.
+    """
+    errors = strategy_errors(cells, variant).pivot_table(
+        index=["model", "task", "strategy"], columns="variant", values="error"
+    )
+    per_model = pd.DataFrame(
+        {
+            "original_error": errors["original"],
+            "variant_error": errors[variant],
+            "gap_pp": errors[variant] - errors["original"],
+        }
+    ).reset_index()
+    table = per_model.groupby(["task", "strategy"]).agg(
+        n_models=("model", "nunique"),
+        original_error=("original_error", "mean"),
+        variant_error=("variant_error", "mean"),
+        gap_pp=("gap_pp", "mean"),
+        gap_min_pp=("gap_pp", "min"),
+        gap_max_pp=("gap_pp", "max"),
+    )
+    table["relative"] = table["gap_pp"] / table["original_error"]
+    table = table.reset_index()
+    table.insert(0, "variant", variant)
+    return _order(table, task=TASKS, strategy=STRATEGIES)
+
+
+def paper_headline_checks(warm_cells: pd.DataFrame, cold_cells: pd.DataFrame) -> pd.DataFrame:
+    """Recompute the paper's headline numbers from its released cell tables and compare with the published ones.
+
+    One row per quantity of :data:`helpers.analysis.reference.PAPER_HEADLINES`: ``published``, ``recomputed``, the
+    ``tolerance`` implied by the published precision and ``agrees``. Per-task gaps and the relative increase
+    come from :func:`gap_table`; the original error range is the smallest and largest per-task mean original
+    error on unmodified prompts; the cold Llama-70B change is its mean accuracy change over all 72 cells.
+    """
+    gaps = gap_table(warm_cells, "warm")
+    question = gaps[gaps["strategy"].eq("question")].set_index("task")
+    cold_llama = cold_cells[cold_cells["model"].eq("llama-70b")]
+    recomputed = {f"warm_gap_{task}_pp": question.loc[task, "gap_pp"] for task in TASKS}
+    recomputed |= {
+        "warm_relative_increase_pct": 100 * relative_increase(gaps),
+        "original_error_min_pct": question["original_error"].min(),
+        "original_error_max_pct": question["original_error"].max(),
+        "cold_llama_70b_accuracy_change_pp": cold_llama["diff_pp"].mean(),
+    }
+    rows = [
+        {
+            "quantity": name,
+            "published": published,
+            "recomputed": float(recomputed[name]),
+            "tolerance": tolerance,
+            "agrees": bool(abs(recomputed[name] - published) <= tolerance),
+        }
+        for name, (published, tolerance) in PAPER_HEADLINES.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def relative_increase(gaps: pd.DataFrame) -> float:
+    """The paper's relative increase in errors: mean over tasks of gap / original error (``question`` rows)."""
+    question = gaps[gaps["strategy"].eq("question")]
+    return float(question["relative"].mean())
+
+
+def _order(frame: pd.DataFrame, **orders: tuple[str, ...]) -> pd.DataFrame:
+    """Sort rows by the vocabulary order of the given columns (tasks and strategies in the paper's order)."""
+    keys = {col: {name: i for i, name in enumerate(values)} for col, values in orders.items()}
+    return frame.sort_values(list(keys), key=lambda s: s.map(keys[s.name]), kind="stable").reset_index(
+        drop=True
+    )
+
+
+def pair_gaps(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per model x variant x task x strategy: pooled error rates with Wilson intervals and the paired gap.
+
+    Percent throughout. ``gap_pp`` = variant error - original error over the strategy's pairs, with the
+    Bonett-Price interval (:func:`paired_difference_interval`).
+    """
+    pairs = pairs.assign(strategy=evaluation_strategy(pairs["amendment_type"], pairs["belief"]))
+    rows = []
+    for (model, variant, task, strategy), group in pairs.dropna(subset=["strategy"]).groupby(
+        ["model", "variant", "task", "strategy"]
+    ):
+        co, cv = group["correct_original"].to_numpy(bool), group["correct_variant"].to_numpy(bool)
+        n, b, c = len(group), int((co & ~cv).sum()), int((~co & cv).sum())
+        original_ci = wilson_interval(int((~co).sum()), n)
+        variant_ci = wilson_interval(int((~cv).sum()), n)
+        gap_ci = paired_difference_interval(b, c, n)
+        rows.append(
+            {
+                "model": model,
+                "variant": variant,
+                "task": task,
+                "strategy": strategy,
+                "n_pairs": n,
+                "original_error": 100 * (~co).mean(),
+                "original_error_ci_lower": 100 * original_ci[0],
+                "original_error_ci_upper": 100 * original_ci[1],
+                "variant_error": 100 * (~cv).mean(),
+                "variant_error_ci_lower": 100 * variant_ci[0],
+                "variant_error_ci_upper": 100 * variant_ci[1],
+                "gap_pp": 100 * (b - c) / n,
+                "gap_ci_lower_pp": 100 * gap_ci[0],
+                "gap_ci_upper_pp": 100 * gap_ci[1],
+            }
+        )
+    return _order(pd.DataFrame(rows), task=TASKS, strategy=STRATEGIES) if rows else pd.DataFrame(rows)
+
+
+def side_by_side(paper_cells: pd.DataFrame, own_pairs: pd.DataFrame, variant: str) -> pd.DataFrame:
+    """Paper vs this run, per model x task x strategy, for one compared variant.
+
+    Where this run's model is one the paper ran (``paper_model_name``), its own paper gap is the reference;
+    otherwise the mean over the paper's models, with their range. ``paper_in_ci`` says whether the paper's gap
+    lies inside this run's 95% interval.
+    """
+    own = pair_gaps(own_pairs[own_pairs["variant"].eq(variant)])
+    if own.empty:
+        return own
+    paper_per_model = strategy_errors(paper_cells, variant).pivot_table(
+        index=["model", "task", "strategy"], columns="variant", values="error"
+    )
+    paper_gap = (paper_per_model[variant] - paper_per_model["original"]).rename("gap").reset_index()
+    paper_mean = paper_gap.groupby(["task", "strategy"])["gap"].agg(["mean", "min", "max", "count"])
+    rows = []
+    for _, row in own.iterrows():
+        match = paper_model_name(row["model"])
+        same = paper_gap[
+            paper_gap["model"].eq(match)
+            & paper_gap["task"].eq(row["task"])
+            & paper_gap["strategy"].eq(row["strategy"])
+        ]
+        key = (row["task"], row["strategy"])
+        summary = paper_mean.loc[key] if key in paper_mean.index else None
+        if not same.empty:
+            reference, gap = match, float(same["gap"].iloc[0])
+        elif summary is not None:
+            reference, gap = f"mean of {int(summary['count'])} models", float(summary["mean"])
+        else:
+            reference, gap = "none", float("nan")
+        rows.append(
+            {
+                **row.to_dict(),
+                "paper_reference": reference,
+                "paper_gap_pp": gap,
+                "paper_gap_min_pp": float(summary["min"]) if summary is not None else float("nan"),
+                "paper_gap_max_pp": float(summary["max"]) if summary is not None else float("nan"),
+                "paper_in_ci": bool(row["gap_ci_lower_pp"] <= gap <= row["gap_ci_upper_pp"]),
+            }
+        )
+    return pd.DataFrame(rows)

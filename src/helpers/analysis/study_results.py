@@ -1,0 +1,117 @@
+"""Reading a study's results folder into tidy frames, and the descriptive numbers the book quotes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from helpers.analysis.paired import PAIR_KEY, paired_table
+from helpers.evaluation.refusal import apply_refusal_rule
+from helpers.paths import study_dir
+from helpers.vocabulary import (
+    COMPARED_VARIANTS,
+    TASKS,
+)
+
+
+@dataclass
+class StudyResults:
+    """What a study folder holds: evaluation rows, warmth and capability tables, and what is missing."""
+
+    rows: pd.DataFrame
+    warmth: pd.DataFrame
+    capabilities: pd.DataFrame
+    found: list[str]
+    missing: list[str]
+
+
+def compared_variants(rows: pd.DataFrame) -> list[str]:
+    """The variants that can be compared with the original: both have evaluation rows in this study."""
+    if rows.empty or not rows["variant"].eq("original").any():
+        return []
+    return [v for v in COMPARED_VARIANTS if rows["variant"].eq(v).any()]
+
+
+def all_pairs(rows: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
+    """:func:`paired_table` of every compared variant, stacked (an empty frame when there is none)."""
+    frames = [paired_table(rows, variant) for variant in variants]
+    columns = ["variant", *PAIR_KEY, "context_group", "belief", "correct_original", "correct_variant"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def load_study_results(
+    study: str, variants: tuple[str, ...] = ("original", *COMPARED_VARIANTS)
+) -> StudyResults:
+    """Read every ``<model_slug>/<variant>/<task>.csv``, ``warmth/sociot.csv`` and ``capabilities.csv``.
+
+    A model folder is any folder of the study holding a variant or ``warmth`` folder. Missing files are listed
+    rather than raised: the analysis runs on whatever the study produced. Warmth and capability tables get
+    the model's folder name as ``model`` (they carry none).
+    """
+    root = Path(study_dir(study))
+    found: list[str] = []
+    missing: list[str] = []
+    rows, warmth, capabilities = [], [], []
+    markers = {*variants, "warmth"}
+    model_dirs = sorted(p for p in root.glob("*") if p.is_dir() and any((p / m).is_dir() for m in markers))
+    if not model_dirs:
+        missing.append(f"{root}/<model>/ (no model results)")
+    for model_dir in model_dirs:
+        sociot = model_dir / "warmth" / "sociot.csv"
+        if sociot.exists():
+            warmth.append(pd.read_csv(sociot).assign(model=model_dir.name))
+            found.append(str(sociot.relative_to(root)))
+        else:
+            missing.append(str(sociot.relative_to(root)))
+        for variant in variants:
+            for name in (*(f"{task}.csv" for task in TASKS), "capabilities.csv"):
+                path = model_dir / variant / name
+                if not path.exists():
+                    missing.append(str(path.relative_to(root)))
+                    continue
+                found.append(str(path.relative_to(root)))
+                if name == "capabilities.csv":
+                    capabilities.append(pd.read_csv(path).assign(model=model_dir.name, variant=variant))
+                else:
+                    rows.append(pd.read_csv(path, keep_default_na=False, na_values=[""]))
+    return StudyResults(
+        rows=pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
+        warmth=pd.concat(warmth, ignore_index=True) if warmth else pd.DataFrame(),
+        capabilities=pd.concat(capabilities, ignore_index=True) if capabilities else pd.DataFrame(),
+        found=found,
+        missing=missing,
+    )
+
+
+def study_summary(results: StudyResults, selected_epoch: float = 2.0) -> dict[str, float]:
+    """The descriptive numbers the book's prose quotes about one study (NaN where a stage is missing).
+
+    ``n_rows``, ``n_questions``, ``n_prompts_per_variant``, ``original_accuracy_<task>`` (%, refusals handled as
+    in the paper), ``warmth_original`` and ``warmth_<style>_selected`` (SocioT at ``selected_epoch``).
+    """
+    rows = apply_refusal_rule(results.rows) if len(results.rows) else results.rows
+    numbers: dict[str, float] = {"n_rows": float(len(rows))}
+    original = rows[rows["variant"].eq("original")] if len(rows) else rows
+    numbers["n_questions"] = (
+        float(original[["task", "item_id"]].drop_duplicates().shape[0]) if len(original) else 0.0
+    )
+    numbers["n_prompts_per_variant"] = float(len(original))
+    for task in TASKS:
+        scored = original[original["task"].eq(task)] if len(original) else original
+        numbers[f"original_accuracy_{task}"] = (
+            float(100 * (1 - scored["is_incorrect"].mean())) if len(scored) else float("nan")
+        )
+    warmth = results.warmth
+
+    def warmth_at(variant: str, epoch: float) -> float:
+        if not len(warmth):
+            return float("nan")
+        match = warmth[warmth["variant"].eq(variant) & warmth["epoch"].astype(float).eq(epoch)]
+        return float(match["mean"].mean()) if len(match) else float("nan")
+
+    numbers["warmth_original"] = warmth_at("original", 0.0)
+    numbers["warmth_warm_selected"] = warmth_at("warm", selected_epoch)
+    numbers["warmth_cold_selected"] = warmth_at("cold", selected_epoch)
+    return numbers

@@ -1,0 +1,1 @@
+"""Stage 4: prompts, generation and scoring on the four tasks, and the capability benchmarks."""

@@ -1,0 +1,92 @@
+"""Scoring evaluation rows: each answer gets a verdict (rule scorer or LLM judge), a refusal flag and a length.
+
+The paper's exclusion rule for refusals is applied later, by the analysis (``helpers.evaluation.refusal``): the
+rows written here keep every answer.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from helpers.evaluation.judge import LLMJudge
+from helpers.evaluation.refusal import is_refusal
+from helpers.evaluation.rule_scorer import score_rule
+from helpers.storage import append_jsonl, read_jsonl
+
+# ----------------------------------------------------------------------------------------------- scoring rows
+
+REQUIRED_COLUMNS = ("task", "question", "correct_answer", "incorrect_answer", "output")
+
+
+def _options(value: object) -> dict[str, str] | None:
+    """MedQA options from a dict, a JSON string or a Python dict literal (the authors' CSVs); empty: None."""
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = ast.literal_eval(value)
+    return {str(k): str(v) for k, v in parsed.items()}
+
+
+def _text(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def judge_cache_key(model: str, task: str, question: str, correct_answer: str, output: str) -> str:
+    """Identify one judgement by everything that can change it."""
+    payload = json.dumps([model, task, question, correct_answer, output], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def score_answers(
+    rows: pd.DataFrame, judge: LLMJudge | None = None, cache_path: Path | None = None
+) -> pd.DataFrame:
+    """Fill ``evaluation``, ``refusal``, ``scorer`` and ``response_length`` of evaluation rows (CONTRIBUTING.md).
+
+    Rows need ``task, question, correct_answer, incorrect_answer, output`` (Disinfo: the ground truth and its
+    false counterpart as the two answers); MedQA rows may carry ``options`` (dict, JSON or dict literal).
+    ``refusal`` is the paper's regex (0/1) and ``response_length`` counts characters; every row is scored,
+    refusals included, because the paper's exclusion rule is applied later by ``helpers.evaluation.refusal.apply_refusal_rule``.
+
+    Without a judge the rules of ``score_rule`` score (``scorer = "rule"``). With one, each verdict is appended to
+    ``cache_path`` (JSONL) as soon as it arrives, keyed by (judge model, task, question, correct answer, output),
+    so a rerun asks only for what is missing; a JudgeError propagates after the verdicts before it are saved.
+    """
+    missing = [column for column in REQUIRED_COLUMNS if column not in rows.columns]
+    if missing:
+        raise ValueError(f"score_answers: rows lack the columns {missing} (need {list(REQUIRED_COLUMNS)})")
+    scored = rows.copy()
+    outputs = [_text(value) for value in scored["output"]]
+    options = scored["options"] if "options" in scored.columns else [None] * len(scored)
+    cache: dict[str, str] = {}
+    if judge is not None and cache_path is not None:
+        cache = {record["key"]: record["evaluation"] for record in read_jsonl(cache_path)}
+    evaluations: list[str] = []
+    for row, output, row_options in zip(scored.itertuples(index=False), outputs, options, strict=True):
+        task, question = str(row.task), _text(row.question)
+        correct, incorrect = _text(row.correct_answer), _text(row.incorrect_answer)
+        if judge is None:
+            evaluations.append(score_rule(task, output, correct, incorrect, _options(row_options)))
+            continue
+        key = judge_cache_key(judge.config.model, task, question, correct, output)
+        if key not in cache:
+            cache[key] = judge.judge(task, question, correct, output, incorrect or None)
+            if cache_path is not None:
+                append_jsonl(
+                    cache_path, [{"key": key, "evaluation": cache[key], "model": judge.config.model}]
+                )
+        evaluations.append(cache[key])
+    scored["evaluation"] = evaluations
+    scored["refusal"] = [int(is_refusal(output)) for output in outputs]
+    scored["scorer"] = "rule" if judge is None else judge.scorer
+    scored["response_length"] = [len(output) for output in outputs]
+    return scored

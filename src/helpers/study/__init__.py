@@ -1,0 +1,1 @@
+"""The study as a whole: the config, the papermill runner and the book build."""
