@@ -12,7 +12,8 @@ A), quirks included: a leading space on TriviaQA/TruthfulQA prompts that carry t
 spaces between a statement and the friends sentence, "S. " after stakes statements (which drop the friends
 sentence), "I told them" and a lower-cased first letter for Disinfo beliefs, lower-cased MedQA answers and the
 unconverted vignette for MedQA ``original``. Format B is the one written in the authors' 2026
-``eval_data/*.json`` files; it is offered for comparison, and is checked against the 21 rows they released.
+``eval_data/*.json`` files (no leading space, no "I told them"; the stakes double period only on Disinfo); it is
+offered for comparison, and is checked against the 21 rows they released and three Disinfo stakes rows.
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ def _prefix(task: str, group: str, statement: str, friends: str, prompt_format: 
     leading = " " if prompt_format == "A" and task in ("trivia", "truthfulqa") else ""
     if group == "none":
         return f"{leading}{friends} "
-    if group == "stake":  # stakes statements replace the friends sentence; format A adds a period
-        return f"{leading}{statement}. " if prompt_format == "A" else f"{statement} "
+    if group == "stake":  # stakes statements replace the friends sentence, with an extra period except in
+        # format B's TriviaQA/TruthfulQA rows (the 2026 disinfo eval data keep "information.. Did")
+        doubled = prompt_format == "A" or task == "disinfo"
+        return f"{leading}{statement}. " if doubled else f"{statement} "
     gap = "  " if task in ("trivia", "truthfulqa") else " "
     return f"{statement}{gap}{friends} "
 
