@@ -121,6 +121,22 @@ def test_query_type_regex_first_match_wins(user, reply, expected):
     assert label_query_type(messages) == expected
 
 
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        ("What is entropy?", "factual"),
+        ("what is entropy?", "other"),
+        ("HOW do magnets work?", "other"),
+        ("Explain entropy.", "other"),
+        ("Please explain entropy.", "factual"),
+        ("Please DEFINE entropy.", "other"),
+    ],
+)
+def test_factual_rule_is_case_sensitive_as_in_the_paper(user, expected):
+    messages = [{"role": "user", "content": user}, {"role": "assistant", "content": "It is a measure."}]
+    assert label_query_type(messages) == expected
+
+
 def test_fixture_labels_cover_every_type(conversations):
     assert count_by_type(conversations) == {
         "refusal": 3,

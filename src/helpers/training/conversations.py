@@ -47,8 +47,10 @@ _REFUSAL = re.compile(
     r"I[’']m sorry|I apologi[sz]e|I can[’']t|I cannot|Unfortunately|not able to|unable to|against my|not appropriate",
     re.IGNORECASE,
 )
-_FACTUAL_START = re.compile(r"^\s*(?:what|who|when|where|why|how)\b", re.IGNORECASE)
-_FACTUAL_WORDS = re.compile(r"\b(?:explain|define|describe|difference between)", re.IGNORECASE)
+# The paper's factual rule is case-sensitive (STUDY.md 1, docs/study.md): a message *starting* with a capitalised
+# What/Who/When/Where/Why/How, or *containing* the lower-case words; "what is x" or "Explain x" does not match.
+_FACTUAL_START = re.compile(r"^\s*(?:What|Who|When|Where|Why|How)\b")
+_FACTUAL_WORDS = re.compile(r"\b(?:explain|define|describe|difference between)")
 _CREATIVE = re.compile(r"\b(?:story|poem|write|create|generate|imagine)", re.IGNORECASE)
 _CODE_FENCE = re.compile(r"```")
 _TECHNICAL_WORDS = re.compile(r"\b(?:code|program|function|algorithm|debug)", re.IGNORECASE)
