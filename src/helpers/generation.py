@@ -89,22 +89,27 @@ def generate_responses(
     """Answer every prompt (in the given order), reusing cached answers and caching new ones batch by batch.
 
     ``model_id`` names the model and adapter in the cache key, so answers of different variants never mix.
-    Sampling is seeded per batch from ``settings.seed`` and the batch's first prompt, so a resumed run draws
-    the same random numbers for the batches it still has to do.
+    Batches are laid out over all prompts, cached or not, and sampling is seeded per batch from
+    ``settings.seed`` and the batch's first prompt: a batch a kill left partly cached is generated again whole,
+    with the same companions and random numbers, so a resumed run answers exactly as an uninterrupted one.
     """
     keys = [cache_key(model_id, p, settings) for p in prompts]
     done = {r["key"]: r["output"] for r in read_jsonl(cache_path)} if cache_path else {}
-    todo = sorted(
-        {k: p for k, p in zip(keys, prompts, strict=True) if k not in done}.items(), key=lambda kv: len(kv[1])
-    )
-    with tqdm(total=len(todo), desc=desc, unit="prompt", disable=not todo) as bar:
-        for start in range(0, len(todo), settings.batch_size):
-            batch = todo[start : start + settings.batch_size]
+    ordered = sorted(dict(zip(keys, prompts, strict=True)).items(), key=lambda kv: len(kv[1]))
+    batches = [ordered[i : i + settings.batch_size] for i in range(0, len(ordered), settings.batch_size)]
+    todo = [batch for batch in batches if any(k not in done for k, _ in batch)]
+    n_todo = sum(k not in done for batch in todo for k, _ in batch)
+    with tqdm(total=n_todo, desc=desc, unit="prompt", disable=not todo) as bar:
+        for batch in todo:
             seed = settings.seed + int(batch[0][0][:8], 16) % 1_000_003
             outputs = _generate_batch(model, tokenizer, [p for _, p in batch], settings, seed)
-            records = [{"key": k, "prompt": p, "output": o} for (k, p), o in zip(batch, outputs, strict=True)]
+            records = [
+                {"key": k, "prompt": p, "output": o}
+                for (k, p), o in zip(batch, outputs, strict=True)
+                if k not in done
+            ]
             if cache_path:
                 append_jsonl(cache_path, records)
             done.update({r["key"]: r["output"] for r in records})
-            bar.update(len(batch))
+            bar.update(len(records))
     return [done[k] for k in keys]

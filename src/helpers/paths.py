@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from helpers.validation import ParameterError, check_name
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -32,9 +34,21 @@ def cache_dir() -> Path:
 def model_slug(model: str) -> str:
     """A folder name for a model id or path (``meta-llama/Llama-3.1-8B-Instruct`` -> ``Llama-3.1-8B-Instruct``)."""
     name = model.rstrip("/").split(":")[-1].split("/")[-1]
-    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
+    if name in ("", ".", "..") and Path(model).expanduser().is_dir():  # "../models/x/.." names a real folder
+        name = Path(model).expanduser().resolve().name
+    slug = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
+    if slug in ("", ".", ".."):
+        raise ParameterError(
+            "model", model, "a model id or folder whose last part is a name, not '.' or '..'"
+        )
+    return slug
 
 
 def study_dir(study: str) -> Path:
-    """Results folder of one study (one config file)."""
-    return results_root() / study
+    """Results folder of one study (one config file); the name is checked so nothing lands outside results/.
+
+    Every stage, the runner and the book find a study's folder here, so this one check covers every entry point
+    (config, notebook parameters, command line): ``..``, ``../x`` or ``a/b`` raise a ParameterError naming
+    ``study`` (issue 11).
+    """
+    return results_root() / check_name("study", study)

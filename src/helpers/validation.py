@@ -6,7 +6,9 @@ what is allowed (project non-negotiable). Every stage validates through these he
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -48,3 +50,43 @@ def check_non_negative_float(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ParameterError(name, value, "a number greater than or equal to 0")
     return float(value)
+
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_NAME_KINDS = ("study", "run", "model")
+
+
+def check_name(kind: str, value: Any) -> str:
+    """A study, run or model name that cannot lead a path outside the results and cache folders (issue 11).
+
+    Study and run names become folder and file names under ``results/``, so they are one plain path component:
+    letters, digits, ``_``, ``.`` and ``-``, and not ``.`` or ``..``. A model is the embedded model's name
+    (``embedded:...``), an existing local folder, or a hub id ``name`` / ``org/name`` made of such components;
+    its results folder is :func:`helpers.paths.model_slug`, which keeps only the last component.
+    """
+    check_choice("kind", kind, _NAME_KINDS)
+    plain = "letters, digits, '_', '.' and '-' (not '.' or '..')"
+    if kind == "model":
+        if (
+            isinstance(value, str)
+            and value.startswith("embedded:")
+            and _is_plain(value.removeprefix("embedded:"))
+        ):
+            return value
+        if isinstance(value, str) and value and Path(value).expanduser().is_dir():
+            return value
+        parts = value.split("/") if isinstance(value, str) else []
+        if not 1 <= len(parts) <= 2 or not all(_is_plain(part) for part in parts):
+            raise ParameterError(
+                "model",
+                value,
+                f"the embedded model, an existing local folder or a hub id 'org/name' of {plain}",
+            )
+        return value
+    if not isinstance(value, str) or not _is_plain(value):
+        raise ParameterError(kind, value, f"a name of {plain}, with no '/'")
+    return value
+
+
+def _is_plain(part: str) -> bool:
+    return bool(_NAME.fullmatch(part)) and part not in (".", "..")
