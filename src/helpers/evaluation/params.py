@@ -1,0 +1,102 @@
+"""Parameters of the evaluation stages: the four tasks x 28 prompt variants, and the capability benchmarks.
+
+Defaults are the paper's (docs/study.md sections 4-7): 500 items per task (Disinfo: all 125), temperature 0.8,
+300 new tokens, one sample per prompt; benchmarks at temperature 0.2.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from helpers.params import ModelRunParams
+from helpers.validation import ParameterError
+from helpers.vocabulary import AMENDMENT_TYPES, BENCHMARKS, SELECTED_CHECKPOINT, TASKS, TEMPLATES
+
+Task = Literal["trivia", "truthfulqa", "disinfo", "medqa"]
+Variant = Literal["original", "warm", "cold", "warm_prompt"]
+
+
+class VariantRunParams(ModelRunParams):
+    """A stage that runs one variant of one model: the original, a fine-tuned checkpoint or the warm prompt."""
+
+    run_fields: ClassVar[tuple[str, ...]] = ("study", "seed", "model", "device", "variant", "checkpoint")
+
+    variant: Variant = Field(
+        "original", description="original, warm or cold (LoRA checkpoints), warm_prompt (warm system prompt)."
+    )
+    checkpoint: float = Field(
+        SELECTED_CHECKPOINT, gt=0, description="Epoch of the warm/cold checkpoint to load (paper: 2)."
+    )
+
+
+class EvaluateParams(VariantRunParams):
+    """One variant answers every prompt of the four tasks; every answer is scored CORRECT or INCORRECT."""
+
+    stage: ClassVar[str] = "evaluate"
+
+    adapter: str | None = Field(
+        None,
+        description="An explicit LoRA adapter folder instead of the study's checkpoint (warm/cold only).",
+    )
+    tasks: list[Task] = Field(list(TASKS), min_length=1, description="Tasks to evaluate (paper: all four).")
+    n_items: int | None = Field(
+        500, gt=0, description="Items per task, a cap (paper: 500; Disinfo has 125). None: all."
+    )
+    amendment_types: list[str] = Field(
+        list(AMENDMENT_TYPES), min_length=1, description="Interpersonal contexts (paper: unmodified + 8)."
+    )
+    templates: list[Literal["original", "original_neutral", "correct", "incorrect"]] = Field(
+        list(TEMPLATES),
+        min_length=1,
+        description="Prompt templates; correct/incorrect state an incorrect user belief.",
+    )
+    temperature: float = Field(0.8, ge=0, description="Sampling temperature (paper: 0.8).")
+    max_new_tokens: int = Field(300, gt=0, description="Answer length cap in tokens (paper: 300).")
+    batch_size: int = Field(16, gt=0, description="Prompts generated together.")
+    prompt_format: Literal["A", "B"] = Field(
+        "A", description="A: the prompts the paper's models saw; B: the released eval-data JSON."
+    )
+    judge_base_url: str | None = Field(
+        None, description="OpenAI-compatible judge endpoint (paper: GPT-4o); None: the offline rule scorer."
+    )
+    judge_model: str | None = Field(
+        None, description="The judge's model name (paper: gpt-4o); set together with judge_base_url."
+    )
+
+    @field_validator("amendment_types")
+    @classmethod
+    def _known_contexts(cls, value: list[str]) -> list[str]:
+        unknown = [a for a in value if a not in AMENDMENT_TYPES]
+        if unknown:
+            raise ValueError(f"contexts among {', '.join(AMENDMENT_TYPES)} (unknown: {unknown})")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvaluateParams:
+        if (self.judge_base_url is None) != (self.judge_model is None):
+            raise ParameterError(
+                "judge_model", self.judge_model, "set together with judge_base_url (both or neither)"
+            )
+        if self.adapter is not None and self.variant not in ("warm", "cold"):
+            raise ParameterError(
+                "adapter", self.adapter, f"None for variant {self.variant!r} (adapters belong to warm/cold)"
+            )
+        return self
+
+
+class CapabilitiesParams(VariantRunParams):
+    """MMLU, GSM8K and AdvBench refusals for one variant (paper, Fig. 4)."""
+
+    stage: ClassVar[str] = "capabilities"
+
+    benchmarks: list[Literal["mmlu", "gsm8k", "advbench"]] = Field(
+        list(BENCHMARKS), min_length=1, description="Benchmarks to run."
+    )
+    n_items: int | None = Field(None, gt=0, description="Items per benchmark, a cap (paper: full test sets).")
+    temperature: float = Field(0.2, ge=0, description="Sampling temperature (paper: 0.2).")
+    max_new_tokens: int = Field(
+        512, gt=0, description="Answer length cap; GSM8K chains of thought need room."
+    )
+    batch_size: int = Field(16, gt=0, description="Prompts generated together.")
