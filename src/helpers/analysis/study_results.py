@@ -10,10 +10,24 @@ import pandas as pd
 from helpers.analysis.paired import PAIR_KEY, paired_table
 from helpers.evaluation.refusal import apply_refusal_rule
 from helpers.paths import study_dir
+from helpers.storage import read_results_csv
 from helpers.vocabulary import (
     COMPARED_VARIANTS,
     TASKS,
 )
+
+ROW_KINDS = {
+    **dict.fromkeys(("variant", "task", "item_id", "prompt_template", "amendment_type", "evaluation"), "str"),
+    "refusal": "bool",
+    "response_length": "int",
+}
+"""Columns of an evaluation CSV the analysis relies on, checked when read (``helpers.storage.read_results_csv``)."""
+SOCIOT_KINDS = {"variant": "str", "epoch": "float", "mean": "float", "sem": "float", "n": "int"}
+CAPABILITY_KINDS = {
+    "benchmark": "str",
+    "n": "int",
+    **dict.fromkeys(("accuracy", "ci_lower", "ci_upper"), "float"),
+}
 
 
 @dataclass
@@ -61,7 +75,7 @@ def load_study_results(
     for model_dir in model_dirs:
         sociot = model_dir / "warmth" / "sociot.csv"
         if sociot.exists():
-            warmth.append(pd.read_csv(sociot).assign(model=model_dir.name))
+            warmth.append(read_results_csv(sociot, SOCIOT_KINDS).assign(model=model_dir.name))
             found.append(str(sociot.relative_to(root)))
         else:
             missing.append(str(sociot.relative_to(root)))
@@ -73,9 +87,11 @@ def load_study_results(
                     continue
                 found.append(str(path.relative_to(root)))
                 if name == "capabilities.csv":
-                    capabilities.append(pd.read_csv(path).assign(model=model_dir.name, variant=variant))
+                    capabilities.append(
+                        read_results_csv(path, CAPABILITY_KINDS).assign(model=model_dir.name, variant=variant)
+                    )
                 else:
-                    rows.append(pd.read_csv(path, keep_default_na=False, na_values=[""]))
+                    rows.append(read_results_csv(path, ROW_KINDS, keep_default_na=False, na_values=[""]))
     return StudyResults(
         rows=pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
         warmth=pd.concat(warmth, ignore_index=True) if warmth else pd.DataFrame(),
