@@ -8,10 +8,13 @@ wrote outside ``results/``.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
+from helpers.cli import main
 from helpers.generation import GenerationSettings, generate_responses
 from helpers.models import load_model
 from helpers.paths import model_slug, results_root, study_dir
@@ -173,3 +176,45 @@ def test_an_existing_local_folder_is_a_model_name_and_its_slug_is_one_plain_fold
     with pytest.raises(ParameterError) as error:
         model_slug("/")
     assert error.value.name == "model"
+
+
+# ---------------------------------------------------------------------------------------- command line
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "helpers", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("study: demo\nmodels: [a\n  b: c\n", "line 3, column 4"),
+        ('study: ".."\n', "'study'"),
+        (None, "existing YAML study config"),
+    ],
+)
+def test_the_command_line_refuses_bad_input_in_one_line_without_a_traceback(tmp_path, content, expected):
+    config = tmp_path / "bad.yaml"
+    if content is not None:
+        config.write_text(content)
+    result = _cli("status", str(config))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert expected in result.stderr and "bad.yaml" in result.stderr
+
+
+def test_a_raw_yaml_error_names_the_config_line_and_column(monkeypatch, tmp_path, capsys):
+    import yaml
+
+    import helpers.study.config
+
+    def broken(path):
+        return yaml.safe_load("study: demo\nmodels: [a\n  b: c\n")
+
+    monkeypatch.setattr(helpers.study.config, "load_config", broken)
+    assert main(["status", str(tmp_path / "study.yaml")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "study.yaml, line 3, column 4: invalid YAML" in error

@@ -12,6 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+import yaml
+
+from helpers.storage import CorruptFileError
+from helpers.validation import ParameterError
+
 
 def _prepare_model(args: argparse.Namespace) -> int:
     from helpers.models import prepare_embedded_model
@@ -91,9 +96,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_error_line(error: Exception, args: argparse.Namespace) -> str:
+    """One readable line for an error caused by the input (not a bug): what is wrong and where."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        source = getattr(args, "config", None) or mark.name
+        return f"{source}, line {mark.line + 1}, column {mark.column + 1}: invalid YAML: {error.problem}"
+    if isinstance(error, yaml.YAMLError):
+        return f"{getattr(args, 'config', None) or 'config'}: invalid YAML: {error}"
+    return str(error)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    """Run one command; bad input ends with one line on stderr and exit status 2, never a traceback.
+
+    Refusals (a parameter out of range, a missing or malformed config, a damaged results file) are the
+    reader's to fix, so they are reported as argparse reports a bad option: the field, the value and what is
+    allowed (issue 11). Anything else is a bug and keeps its traceback.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ParameterError, CorruptFileError, FileNotFoundError, yaml.YAMLError) as error:
+        print(f"{parser.prog}: error: {_user_error_line(error, args)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
