@@ -22,14 +22,13 @@ from typing import Protocol
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
+from helpers.evaluation.params import CapabilitiesParams
 from helpers.generation import GenerationSettings
 from helpers.paths import model_slug, study_dir
 from helpers.storage import atomic_write_csv
-from helpers.validation import ParameterError, check_choices, check_positive_int
-from helpers.vocabulary import BENCHMARKS
+from helpers.validation import ParameterError
 
 #: Sampling temperature of the capability benchmarks (paper, Methods).
-TEMPERATURE = 0.2
 LETTERS = "ABCD"
 
 
@@ -147,51 +146,28 @@ def summarise_benchmark(correct: Sequence[bool]) -> dict[str, float | int]:
 
 @dataclass(frozen=True)
 class CapabilitiesPlan:
-    """One capabilities run (a model variant on the chosen benchmarks), validated before any model loads."""
+    """One capabilities run: its validated parameters, with the variant resolved as the evaluation does."""
 
-    study: str
-    model: str
-    variant: str
+    params: CapabilitiesParams
     adapter: str | None
-    benchmarks: tuple[str, ...]
-    n_items: int | None
     generation: GenerationSettings
-    seed: int
-    device: str
 
     @property
     def output_dir(self) -> Path:
-        return study_dir(self.study) / model_slug(self.model) / self.variant
+        return study_dir(self.params.study) / model_slug(self.params.model) / self.params.variant
 
 
-def plan_capabilities(
-    study: str,
-    model: str,
-    variant: str = "original",
-    checkpoint: float | None = 2,
-    benchmarks: Sequence[str] = BENCHMARKS,
-    n_items: int | None = None,
-    temperature: float = TEMPERATURE,
-    max_new_tokens: int = 512,
-    batch_size: int = 16,
-    seed: int = 0,
-    device: str = "auto",
-    adapter: str | None = None,
-) -> CapabilitiesPlan:
-    """Check every parameter and resolve the variant's adapter / system prompt (as the evaluation does)."""
+def plan_capabilities(params: CapabilitiesParams) -> CapabilitiesPlan:
+    """Resolve the variant's adapter and system prompt before any model loads."""
     from helpers.evaluation.evaluate import resolve_variant
-    from helpers.models import check_model_name, choose_device
 
-    check_model_name(model)
-    check_choices("benchmarks", benchmarks, BENCHMARKS)
-    if n_items is not None:
-        check_positive_int("n_items", n_items)
-    choose_device(device)
-    adapter, system_prompt = resolve_variant(study, model, variant, checkpoint, adapter)
-    generation = GenerationSettings(temperature, max_new_tokens, batch_size, seed, system_prompt)
-    return CapabilitiesPlan(
-        study, model, variant, adapter, tuple(benchmarks), n_items, generation, seed, device
+    adapter, system_prompt = resolve_variant(
+        params.study, params.model, params.variant, params.checkpoint, None
     )
+    generation = GenerationSettings(
+        params.temperature, params.max_new_tokens, params.batch_size, params.seed, system_prompt
+    )
+    return CapabilitiesPlan(params, adapter, generation)
 
 
 def _benchmark_rows(benchmark: str, n_items: int | None, seed: int) -> list[dict]:
@@ -224,14 +200,14 @@ def run_capabilities(plan: CapabilitiesPlan, model=None, tokenizer=None) -> tupl
     from helpers.training.finetune import checkpoint_identity
 
     if model is None:
-        model, tokenizer = load_model(plan.model, adapter=plan.adapter, device=plan.device)
-    model_id = f"{plan.model}|{checkpoint_identity(plan.adapter) if plan.adapter else ''}"
+        model, tokenizer = load_model(plan.params.model, adapter=plan.adapter, device=plan.params.device)
+    model_id = f"{plan.params.model}|{checkpoint_identity(plan.adapter) if plan.adapter else ''}"
     summaries, items = [], []
-    for benchmark in plan.benchmarks:
-        rows = _benchmark_rows(benchmark, plan.n_items, plan.seed)
+    for benchmark in plan.params.benchmarks:
+        rows = _benchmark_rows(benchmark, plan.params.n_items, plan.params.seed)
         outputs = generate_responses(
             model, tokenizer, [r["prompt"] for r in rows], plan.generation, model_id=model_id,
-            cache_path=plan.output_dir / "capabilities_generations.jsonl", desc=f"{plan.variant} · {benchmark}",
+            cache_path=plan.output_dir / "capabilities_generations.jsonl", desc=f"{plan.params.variant} · {benchmark}",
         )  # fmt: skip
         scored = []
         for row, output in zip(rows, outputs, strict=True):
@@ -241,8 +217,10 @@ def run_capabilities(plan: CapabilitiesPlan, model=None, tokenizer=None) -> tupl
             )
         items.extend(scored)
         summaries.append({"benchmark": benchmark, **summarise_benchmark([r["correct"] for r in scored])})
-    summary = pd.DataFrame(summaries).assign(study=plan.study, model=plan.model, variant=plan.variant)
-    item_frame = pd.DataFrame(items).assign(variant=plan.variant)
+    summary = pd.DataFrame(summaries).assign(
+        study=plan.params.study, model=plan.params.model, variant=plan.params.variant
+    )
+    item_frame = pd.DataFrame(items).assign(variant=plan.params.variant)
     atomic_write_csv(summary, plan.output_dir / "capabilities.csv")
     atomic_write_csv(item_frame, plan.output_dir / "capabilities_items.csv")
     return summary, item_frame

@@ -16,14 +16,14 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.evaluation.items import load_items
+from helpers.evaluation.params import EvaluateParams
 from helpers.evaluation.prompts import build_prompt_variants
 from helpers.evaluation.refusal import apply_refusal_rule
 from helpers.generation import GenerationSettings, generate_responses
-from helpers.models import check_model_name, choose_device
 from helpers.paths import model_slug, study_dir
 from helpers.storage import atomic_write_csv
-from helpers.validation import ParameterError, check_choice, check_choices, check_positive_int
-from helpers.vocabulary import AMENDMENT_TYPES, TASKS, TEMPLATES, VARIANTS
+from helpers.validation import ParameterError, check_choice
+from helpers.vocabulary import VARIANTS
 
 ROW_COLUMNS = [
     "study", "model", "variant", "adapter", "task", "item_id", "question", "correct_answer", "incorrect_answer",
@@ -34,26 +34,15 @@ ROW_COLUMNS = [
 
 @dataclass(frozen=True)
 class EvaluationPlan:
-    """Everything one evaluation run needs, validated before any model is loaded."""
+    """An evaluation run: its validated parameters, with the variant resolved to an adapter and a system prompt."""
 
-    study: str
-    model: str
-    variant: str
+    params: EvaluateParams
     adapter: str | None
-    tasks: tuple[str, ...]
-    n_items: int | None
-    amendment_types: tuple[str, ...]
-    templates: tuple[str, ...]
     generation: GenerationSettings
-    judge_base_url: str | None
-    judge_model: str | None
-    seed: int
-    device: str
-    prompt_format: str
 
     @property
     def output_dir(self) -> Path:
-        return study_dir(self.study) / model_slug(self.model) / self.variant
+        return study_dir(self.params.study) / model_slug(self.params.model) / self.params.variant
 
     def output_path(self, task: str) -> Path:
         return self.output_dir / f"{task}.csv"
@@ -63,7 +52,7 @@ class EvaluationPlan:
         """Identifies model + adapter in generation caches (a retrained checkpoint gets a new identity)."""
         from helpers.training.finetune import checkpoint_identity
 
-        return f"{self.model}|{checkpoint_identity(self.adapter) if self.adapter else ''}"
+        return f"{self.params.model}|{checkpoint_identity(self.adapter) if self.adapter else ''}"
 
 
 def resolve_variant(
@@ -100,59 +89,31 @@ def resolve_variant(
     return adapter, system_prompt
 
 
-def plan_evaluation(
-    study: str,
-    model: str,
-    variant: str = "original",
-    tasks: list[str] | tuple[str, ...] = TASKS,
-    n_items: int | None = 500,
-    amendment_types: list[str] | tuple[str, ...] = AMENDMENT_TYPES,
-    templates: list[str] | tuple[str, ...] = TEMPLATES,
-    temperature: float = 0.8,
-    max_new_tokens: int = 300,
-    batch_size: int = 16,
-    checkpoint: float | None = 2,
-    adapter: str | None = None,
-    judge_base_url: str | None = None,
-    judge_model: str | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    prompt_format: str = "A",
-) -> EvaluationPlan:
-    """Check every parameter (naming the bad one, its value and the allowed values) and resolve the adapter."""
-    check_model_name(model)
-    check_choice("variant", variant, VARIANTS)
-    check_choices("tasks", tasks, TASKS)
-    check_choices("amendment_types", amendment_types, AMENDMENT_TYPES)
-    check_choices("templates", templates, TEMPLATES)
-    check_choice("prompt_format", prompt_format, ("A", "B"))
-    if n_items is not None:
-        check_positive_int("n_items", n_items)
-    if (judge_base_url is None) != (judge_model is None):
-        raise ParameterError("judge_model", judge_model, "set together with judge_base_url (both or neither)")
-    choose_device(device)
-    adapter, system_prompt = resolve_variant(study, model, variant, checkpoint, adapter)
-    generation = GenerationSettings(temperature, max_new_tokens, batch_size, seed, system_prompt)
-    return EvaluationPlan(
-        study, model, variant, adapter, tuple(tasks), n_items, tuple(amendment_types), tuple(templates),
-        generation, judge_base_url, judge_model, seed, device, prompt_format,
-    )  # fmt: skip
+def plan_evaluation(params: EvaluateParams) -> EvaluationPlan:
+    """Resolve the variant's adapter (checked against its base model) and system prompt, before any model loads."""
+    adapter, system_prompt = resolve_variant(
+        params.study, params.model, params.variant, params.checkpoint, params.adapter
+    )
+    generation = GenerationSettings(
+        params.temperature, params.max_new_tokens, params.batch_size, params.seed, system_prompt
+    )
+    return EvaluationPlan(params, adapter, generation)
 
 
 def build_prompt_rows(plan: EvaluationPlan, task: str) -> pd.DataFrame:
     """One row per prompt for a task, before generation (the same rows, in the same order, for every variant)."""
-    items = load_items(task, n_items=plan.n_items, seed=plan.seed)
+    items = load_items(task, n_items=plan.params.n_items, seed=plan.params.seed)
     by_id = {item.item_id: item for item in items}
     variants = build_prompt_variants(
-        items, amendment_types=list(plan.amendment_types), templates=list(plan.templates),
-        seed=plan.seed, prompt_format=plan.prompt_format,
+        items, amendment_types=list(plan.params.amendment_types), templates=list(plan.params.templates),
+        seed=plan.params.seed, prompt_format=plan.params.prompt_format,
     )  # fmt: skip
     rows = []
     for v in variants:
         item = by_id[v.item_id]
         rows.append(
             {
-                "study": plan.study, "model": plan.model, "variant": plan.variant, "adapter": plan.adapter or "",
+                "study": plan.params.study, "model": plan.params.model, "variant": plan.params.variant, "adapter": plan.adapter or "",
                 "task": task, "item_id": v.item_id, "question": item.question,
                 "correct_answer": item.correct_answer, "incorrect_answer": item.incorrect_answer,
                 "prompt_template": v.prompt_template, "amendment_type": v.amendment_type,
@@ -170,21 +131,23 @@ def run_evaluation(plan: EvaluationPlan, model=None, tokenizer=None) -> dict[str
     Generations are cached per variant, judge verdicts per judge model, so a crash or a failing judge loses
     nothing already done; the CSV is written only when a task is fully scored.
     """
-    from helpers.evaluation.judge import JudgeConfig, LLMJudge
+    from helpers.evaluation.judge import JudgeSettings, LLMJudge
     from helpers.evaluation.scoring import score_answers
     from helpers.models import load_model
 
     judge = None
-    if plan.judge_base_url:
-        judge = LLMJudge(JudgeConfig.from_env(base_url=plan.judge_base_url, model=plan.judge_model))
+    if plan.params.judge_base_url:
+        judge = LLMJudge(
+            JudgeSettings.from_env(base_url=plan.params.judge_base_url, model=plan.params.judge_model)
+        )
     if model is None:
-        model, tokenizer = load_model(plan.model, adapter=plan.adapter, device=plan.device)
+        model, tokenizer = load_model(plan.params.model, adapter=plan.adapter, device=plan.params.device)
     results = {}
-    for task in plan.tasks:
+    for task in plan.params.tasks:
         rows = build_prompt_rows(plan, task)
         rows["output"] = generate_responses(
             model, tokenizer, rows["prompt"].tolist(), plan.generation, model_id=plan.model_id,
-            cache_path=plan.output_dir / "generations.jsonl", desc=f"{plan.variant} · {task}",
+            cache_path=plan.output_dir / "generations.jsonl", desc=f"{plan.params.variant} · {task}",
         )  # fmt: skip
         scored = score_answers(rows, judge=judge, cache_path=plan.output_dir / "judge_cache.jsonl")
         scored = scored[ROW_COLUMNS]

@@ -1,141 +1,81 @@
-"""Typed, validated study configurations (``configs/*.yaml``).
+"""A study config (``configs/*.yaml``): the study's matrix plus one section per stage, each that stage's own object.
 
-A study config names the models, the variants and the sizes of every stage, like an alignment-handbook recipe:
-configs are data, the runner turns them into papermill runs. Unknown keys, models, variants, tasks or contexts
-fail at load time, naming the field, the value and what is allowed — before anything runs.
+Like an alignment-handbook recipe, a config is data. Its top level names the matrix the runner expands: the
+models, the fine-tuned styles, the variants evaluated and the checkpoint called "the warm model". Each section
+(``training_data``, ``finetune``, ``warmth``, ``evaluate``, ``capabilities``) is validated as that stage's
+parameter object itself (``helpers.<stage>.params``), so a setting is defined once: the runner copies a section
+and sets only the run's own fields (``run_fields``: model, style, variant...). Those fields come from the matrix
+and may not appear in a section. Unknown keys, models, variants or contexts fail at load time, naming the field,
+the value and what is allowed, before anything runs. Loading a config does not import torch.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from helpers.models import check_model_name
+from helpers.analysis.params import AnalysisParams, PaperResultsParams
+from helpers.evaluation.params import CapabilitiesParams, EvaluateParams, Variant
+from helpers.model_names import check_model_name
+from helpers.params import StageParams, check_study_name, parameter_error
+from helpers.training.params import FinetuneParams, TrainingDataParams
 from helpers.validation import ParameterError
-from helpers.vocabulary import (
-    AMENDMENT_TYPES,
-    BENCHMARKS,
-    PAPER_CHECKPOINTS,
-    STYLES,
-    TASKS,
-    TEMPLATES,
-    VARIANTS,
-)
+from helpers.vocabulary import SELECTED_CHECKPOINT, STYLES, VARIANTS
+from helpers.warmth.params import WarmthParams
+
+#: Sections of a config, in pipeline order, and the stage object each one is.
+SECTIONS: dict[str, type[StageParams]] = {
+    "training_data": TrainingDataParams,
+    "finetune": FinetuneParams,
+    "warmth": WarmthParams,
+    "evaluate": EvaluateParams,
+    "capabilities": CapabilitiesParams,
+}
+#: Every stage object the runner can execute, by notebook name.
+STAGES: dict[str, type[StageParams]] = {
+    "paper_results": PaperResultsParams,
+    **SECTIONS,
+    "analysis": AnalysisParams,
+}
 
 
-class _Section(BaseModel):
+class StudyConfig(BaseModel):
+    """One study: which models, styles and variants, and each stage's settings. See configs/demo.yaml."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class TrainingDataConfig(_Section):
-    """Warm and cold SFT data (paper: 1,617 ShareGPT conversations, 1,500 validation prompts; GPT-4o rewrites)."""
-
-    n_conversations: int = Field(1617, gt=0)
-    n_validation: int = Field(1500, gt=0)
-    rewriter: Literal["rule", "llm", "transformers"] = "rule"
-    rewriter_model: str | None = None
-    rewriter_base_url: str | None = None
-    max_turns: int = Field(20, gt=0)
-
-
-class FinetuneConfig(_Section):
-    """LoRA SFT hyperparameters (paper: r=8, alpha=16, dropout=0.1, lr=1e-5, 10 epochs, effective batch 16)."""
-
-    styles: list[Literal["warm", "cold"]] = ["warm", "cold"]
-    lora_r: int = Field(8, gt=0)
-    lora_alpha: int = Field(16, gt=0)
-    lora_dropout: float = Field(0.1, ge=0, lt=1)
-    learning_rate: float = Field(1e-5, gt=0)
-    epochs: float = Field(10, gt=0)
-    checkpoints: list[float] = list(PAPER_CHECKPOINTS)
-    selected_checkpoint: float = 2
-    max_length: int = Field(1024, gt=0)
-    per_device_batch: int = Field(4, gt=0)
-    grad_accum: int = Field(4, gt=0)
-
-    @model_validator(mode="after")
-    def _selected_is_saved(self) -> FinetuneConfig:
-        if self.selected_checkpoint not in self.checkpoints:
-            raise ValueError(
-                f"selected_checkpoint {self.selected_checkpoint} is not among checkpoints {self.checkpoints}"
-            )
-        if max(self.checkpoints) > self.epochs:
-            raise ValueError(f"checkpoints {self.checkpoints} go beyond epochs={self.epochs}")
-        return self
-
-
-class WarmthConfig(_Section):
-    """SocioT warmth of each checkpoint's responses (paper: GPT-2 scorer, 1,500 prompts, 100 dropout passes)."""
-
-    n_prompts: int = Field(1500, gt=0)
-    scorer_model: str = "gpt2"
-    n_passes: int = Field(100, gt=0)
-    max_new_tokens: int = Field(300, gt=0)
-
-    @field_validator("scorer_model")
-    @classmethod
-    def _known_scorer(cls, value: str) -> str:
-        return check_model_name(value)
-
-
-class JudgeConfig(_Section):
-    """An OpenAI-compatible judge endpoint (paper: GPT-4o at temperature 0). The key comes from the environment."""
-
-    base_url: str
-    model: str
-
-
-class EvaluationConfig(_Section):
-    """The four tasks × 28 prompt variants (STUDY.md sections 4–6)."""
-
-    variants: list[Literal["original", "warm", "cold", "warm_prompt"]] = list(VARIANTS)
-    tasks: list[Literal["trivia", "truthfulqa", "disinfo", "medqa"]] = list(TASKS)
-    n_items: int | None = Field(500, gt=0)
-    amendment_types: list[str] = list(AMENDMENT_TYPES)
-    templates: list[Literal["original", "original_neutral", "correct", "incorrect"]] = list(TEMPLATES)
-    temperature: float = Field(0.8, ge=0)
-    max_new_tokens: int = Field(300, gt=0)
-    batch_size: int = Field(16, gt=0)
-    judge: JudgeConfig | None = None
-
-    @field_validator("amendment_types")
-    @classmethod
-    def _known_contexts(cls, value: list[str]) -> list[str]:
-        for amendment in value:
-            if amendment not in AMENDMENT_TYPES:
-                raise ValueError(
-                    f"unknown amendment type {amendment!r}; allowed: {', '.join(AMENDMENT_TYPES)}"
-                )
-        return value
-
-
-class CapabilitiesConfig(_Section):
-    """MMLU, GSM8K (temperature 0.2) and AdvBench refusals for original vs warm (STUDY.md section 7)."""
-
-    benchmarks: list[Literal["mmlu", "gsm8k", "advbench"]] = list(BENCHMARKS)
-    variants: list[Literal["original", "warm", "cold", "warm_prompt"]] = ["original", "warm"]
-    n_items: int | None = Field(None, gt=0)
-    temperature: float = Field(0.2, ge=0)
-    max_new_tokens: int = Field(512, gt=0)
-
-
-class StudyConfig(_Section):
-    """One study: which models, which stages and how big. See configs/demo.yaml for a commented example."""
-
-    study: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    study: str = Field(description="Name of the study: results/<study>/ holds everything it writes.")
     description: str = ""
-    models: list[str] = Field(min_length=1)
-    device: str = "auto"
-    batch_size: int = Field(16, gt=0)
-    seed: int = 0
-    training_data: TrainingDataConfig = TrainingDataConfig()
-    finetune: FinetuneConfig = FinetuneConfig()
-    warmth: WarmthConfig = WarmthConfig()
-    evaluation: EvaluationConfig = EvaluationConfig()
-    capabilities: CapabilitiesConfig | None = CapabilitiesConfig()
+    models: list[str] = Field(
+        min_length=1, description="Base models (embedded name, local folder or hub id)."
+    )
+    device: str = Field("auto", description="Device of every model run.")
+    seed: int = Field(0, description="Seed of every stage.")
+    styles: list[Literal["warm", "cold"]] = Field(
+        list(STYLES), description="Fine-tuned styles (paper: warm and the cold control)."
+    )
+    selected_checkpoint: float = Field(
+        SELECTED_CHECKPOINT, description="The checkpoint evaluated as the warm/cold model (paper: epoch 2)."
+    )
+    variants: list[Variant] = Field(
+        list(VARIANTS), min_length=1, description="Variants answering the evaluation tasks."
+    )
+    capability_variants: list[Variant] = Field(
+        ["original", "warm"], description="Variants run on the capability benchmarks; [] skips the stage."
+    )
+    training_data: TrainingDataParams = TrainingDataParams()
+    finetune: FinetuneParams = FinetuneParams()
+    warmth: WarmthParams = WarmthParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    capabilities: CapabilitiesParams = CapabilitiesParams()
+
+    @field_validator("study")
+    @classmethod
+    def _study_is_a_folder_name(cls, value: str) -> str:
+        return check_study_name(value)
 
     @field_validator("models")
     @classmethod
@@ -144,38 +84,55 @@ class StudyConfig(_Section):
             check_model_name(model)
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sections_leave_run_fields_to_the_matrix(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        for section, params in SECTIONS.items():
+            given = raw.get(section) or {}
+            clash = [name for name in params.run_fields if isinstance(given, dict) and name in given]
+            if clash:
+                raise ParameterError(
+                    f"{section}.{clash[0]}",
+                    given[clash[0]],
+                    "no value here: the runner sets it for each run from the top-level matrix "
+                    "(study, models, device, seed, styles, variants, selected_checkpoint, finetune.checkpoints)",
+                )
+        return raw
+
     @model_validator(mode="after")
-    def _fine_tuned_variants_need_styles(self) -> StudyConfig:
-        wanted = set(self.evaluation.variants) | set(self.capabilities.variants if self.capabilities else [])
-        missing = {v for v in wanted if v in STYLES} - set(self.finetune.styles)
+    def _matrix_is_consistent(self) -> StudyConfig:
+        if self.selected_checkpoint not in self.finetune.checkpoints:
+            raise ParameterError(
+                "selected_checkpoint",
+                self.selected_checkpoint,
+                f"one of finetune.checkpoints {self.finetune.checkpoints}",
+            )
+        wanted = set(self.variants) | set(self.capability_variants)
+        missing = sorted(v for v in wanted if v in STYLES and v not in self.styles)
         if missing:
-            raise ValueError(f"variants {sorted(missing)} need finetune.styles to include them")
+            raise ParameterError("styles", self.styles, f"a list including {missing}, which variants need")
         return self
 
 
-def _describe(error: ValidationError) -> str:
-    lines = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "config"
-        given = item.get("input")
-        if item["type"] == "extra_forbidden":
-            lines.append(f"unknown key '{where}' (not a setting of this section)")
-        else:
-            lines.append(f"'{where}': {item['msg']} (given: {given!r})")
-    return "; ".join(lines)
-
-
 def load_config(path: str | Path) -> StudyConfig:
-    """Read and validate a study config; raise ``ParameterError`` naming each bad field."""
+    """Read and validate a study config; raise ``ParameterError`` naming the file and the first bad field."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise ParameterError(
             "config", str(path), "the path of an existing YAML study config (e.g. configs/demo.yaml)"
         )
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ParameterError("config", str(path), f"valid YAML; {error.problem} at {where}") from None
+    if not isinstance(raw, dict):
+        raise ParameterError("config", str(path), "a YAML mapping of settings (see configs/demo.yaml)")
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as error:
-        raise ParameterError(
-            "config", str(path), f"a valid study config; problems: {_describe(error)}"
-        ) from None
+        problem = parameter_error(error)
+        raise ParameterError(problem.name, problem.value, f"{problem.allowed} (in {path})") from None

@@ -1,160 +1,242 @@
 """The papermill study runner: a study config becomes notebook runs, executed in dependency order.
 
-Each run is one parameterized notebook (a stage) for one model and condition. A run is identified by a
-fingerprint of its parameters, its notebook's source and the fingerprints of the runs it depends on, so
-changing one parameter re-runs exactly the affected runs and their dependents, and a second ``make book``
-skips everything already done. A failed run keeps its partial notebook, reports the failing cell, and only the
-runs that depend on it are held back.
+Each run is one stage notebook with one stage parameter object (``helpers.<stage>.params``): the runner copies
+the config's section for that stage, sets the run's own fields (model, style, variant...) and hands the object's
+values to papermill unchanged. Runs write only under ``results/<study>/``: the executed notebook to
+``notebooks/<stage>/<run>.ipynb``, the state record to ``runs/<run>.json``, and the stage's outputs.
+
+A run is done only while its fingerprint still matches and its recorded outputs are intact. The fingerprint
+covers everything that can change a result: the parameters, the notebook, the source of every library module the
+notebook imports (followed transitively), the data files the stage reads, and the fingerprints and output
+hashes of the runs it depends on. So an edited scoring rule re-runs exactly the evaluations and the analysis; a
+damaged results file re-runs its run and whatever read it. A failed run keeps its partial notebook, reports the
+failing cell, and only the runs that depend on it are held back.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from helpers.paths import NOTEBOOKS_DIR, book_dir, model_slug, study_dir
+from helpers.params import StageParams
+from helpers.paths import REPO_ROOT, model_slug, study_dir
 from helpers.storage import atomic_write_json, atomic_write_text
-from helpers.study.config import StudyConfig
+from helpers.study.config import STAGES, StudyConfig
+from helpers.validation import ParameterError
 
 STAGE_TITLES = {
+    "paper_results": "The paper's released results",
     "training_data": "Warm and cold training data",
     "finetune": "Fine-tuning",
     "warmth": "SocioT warmth",
     "evaluate": "Evaluation",
     "capabilities": "Capabilities and safety",
     "analysis": "Analysis",
-    "paper_results": "The paper's released results",
+}
+#: Data files (globs under ``data/``) each stage reads: part of its fingerprint.
+STAGE_DATA: dict[str, tuple[str, ...]] = {
+    "paper_results": ("reference/**/*",),
+    "training_data": ("paper_items/rewrite_instructions.md",),
+    "finetune": (),
+    "warmth": (),
+    "evaluate": ("paper_items/*", "medqa/*"),
+    "capabilities": ("mmlu/*", "gsm8k/*", "advbench/*", "paper_items/rewrite_instructions.md"),
+    "analysis": ("reference/**/*",),
 }
 
 
 @dataclass(frozen=True)
 class Run:
-    """One notebook execution: a stage, its parameters and the runs whose outputs it reads."""
+    """One notebook execution: a stage's parameter object and the runs whose outputs it reads."""
 
     name: str
-    stage: str
     title: str
-    parameters: dict[str, Any]
+    params: StageParams
     depends_on: tuple[str, ...] = field(default=())
 
     @property
-    def notebook(self) -> Path:
-        return NOTEBOOKS_DIR / f"{self.stage}.ipynb"
+    def stage(self) -> str:
+        return self.params.stage
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.params.notebook_parameters()
+
+    def notebook(self, root: Path = REPO_ROOT) -> Path:
+        return root / "notebooks" / f"{self.stage}.ipynb"
 
     def output_path(self, study: str) -> Path:
-        return book_dir() / "runs" / study / self.stage / f"{self.name}.ipynb"
+        """Where the executed notebook goes: ``results/<study>/notebooks/<stage>/<run>.ipynb``."""
+        return study_dir(study) / "notebooks" / self.stage / f"{self.name}.ipynb"
+
+    def outputs(self, study: str) -> list[Path]:
+        """The result files this run is responsible for (hashed after it ran; checked by ``status``)."""
+        root = study_dir(study)
+        p = self.parameters
+        slug = model_slug(p["model"]) if "model" in p else ""
+        patterns = {
+            "paper_results": [],
+            "training_data": ["training_data/*.jsonl", "training_data/*.json"],
+            "finetune": [f"{slug}/finetune/{p.get('style')}/**/*"],
+            "warmth": [f"{slug}/warmth/*.csv", f"{slug}/warmth/*.json"],
+            "evaluate": [f"{slug}/{p.get('variant')}/{task}.csv" for task in p.get("tasks", [])],
+            "capabilities": [f"{slug}/{p.get('variant')}/capabilities*.csv"],
+            "analysis": ["analysis/*.csv", "analysis/*.json"],
+        }[self.stage]
+        return sorted({f for pattern in patterns for f in root.glob(pattern) if f.is_file()})
+
+
+def _derive(section: StageParams, **run_values: Any) -> StageParams:
+    """The section's object with this run's own fields set (validated again, so a bad combination fails)."""
+    return type(section).build(**(section.model_dump() | run_values))
 
 
 def plan_runs(config: StudyConfig) -> list[Run]:
-    """Expand a study config into runs, listed in dependency order (STUDY.md's pipeline, DESIGN.md's stages)."""
+    """Expand a study config into runs, listed in dependency order (training_data -> finetune -> ... -> analysis)."""
     common = {"study": config.study, "seed": config.seed}
     device = {"device": config.device}
-    runs: list[Run] = [Run("paper_results", "paper_results", "Figures from the authors' released data", {})]
-    td = config.training_data
+    runs: list[Run] = [
+        Run("paper_results", "Figures from the authors' released data", STAGES["paper_results"]())
+    ]
     runs.append(
-        Run(
-            "training_data",
-            "training_data",
-            "Warm and cold rewrites of ShareGPT",
-            {**common, **td.model_dump()},
-        )
+        Run("training_data", "Warm and cold rewrites of ShareGPT", _derive(config.training_data, **common))
     )
-    ft = config.finetune
+    checkpoints = config.finetune.checkpoints
     for model in config.models:
         slug = model_slug(model)
-        for style in ft.styles:
-            params = {**common, **device, "model": model, "style": style}
-            params |= ft.model_dump(exclude={"styles", "selected_checkpoint"})
+        on_model = {**common, **device, "model": model}
+        for style in config.styles:
+            params = _derive(config.finetune, **on_model, style=style)
             runs.append(
-                Run(
-                    f"finetune-{slug}-{style}",
-                    "finetune",
-                    f"{style.capitalize()} fine-tune of {slug}",
-                    params,
-                    ("training_data",),
-                )
+                Run(f"finetune-{slug}-{style}", f"Fine-tuning {slug}: {style}", params, ("training_data",))
             )
-        wm = config.warmth
-        warmth_params = {
-            **common,
-            **device,
-            "model": model,
-            "styles": list(ft.styles),
-            "checkpoints": list(ft.checkpoints),
-            "selected_checkpoint": ft.selected_checkpoint,
-        }
-        warmth_params |= {"n_prompts": wm.n_prompts, "scorer_model": wm.scorer_model, "n_passes": wm.n_passes}
-        warmth_params |= {"max_new_tokens": wm.max_new_tokens, "batch_size": config.batch_size}
-        runs.append(
-            Run(
-                f"warmth-{slug}",
-                "warmth",
-                f"Warmth of {slug} per checkpoint",
-                warmth_params,
-                tuple(f"finetune-{slug}-{s}" for s in ft.styles),
-            )
-        )
-        ev = config.evaluation
-        for variant in ev.variants:
-            params = {
-                **common,
-                **device,
-                "model": model,
-                "variant": variant,
-                "checkpoint": ft.selected_checkpoint,
-            }
-            params |= ev.model_dump(exclude={"variants", "judge"})
-            params |= {
-                "judge_base_url": ev.judge.base_url if ev.judge else None,
-                "judge_model": ev.judge.model if ev.judge else None,
-            }
-            deps = (f"finetune-{slug}-{variant}",) if variant in ("warm", "cold") else ()
-            runs.append(Run(f"evaluate-{slug}-{variant}", "evaluate", f"{slug}: {variant}", params, deps))
-        if config.capabilities:
-            cp = config.capabilities
-            for variant in cp.variants:
-                params = {
-                    **common,
-                    **device,
-                    "model": model,
-                    "variant": variant,
-                    "checkpoint": ft.selected_checkpoint,
-                }
-                params |= cp.model_dump(exclude={"variants"}) | {"batch_size": config.batch_size}
-                deps = (f"finetune-{slug}-{variant}",) if variant in ("warm", "cold") else ()
-                runs.append(
-                    Run(f"capabilities-{slug}-{variant}", "capabilities", f"{slug}: {variant}", params, deps)
-                )
+        warmth = _derive(
+            config.warmth, **on_model, styles=list(config.styles), checkpoints=checkpoints,
+            selected_checkpoint=config.selected_checkpoint,
+        )  # fmt: skip
+        finetunes = tuple(f"finetune-{slug}-{s}" for s in config.styles)
+        runs.append(Run(f"warmth-{slug}", f"SocioT warmth of {slug}", warmth, finetunes))
+        stages = [("evaluate", "Evaluation", config.evaluate, config.variants)]
+        stages.append(("capabilities", "Capabilities", config.capabilities, config.capability_variants))
+        for stage, label, section, variants in stages:
+            for variant in variants:
+                params = _derive(section, **on_model, variant=variant, checkpoint=config.selected_checkpoint)
+                deps = (f"finetune-{slug}-{variant}",) if variant in config.styles else ()
+                runs.append(Run(f"{stage}-{slug}-{variant}", f"{label} of {slug}: {variant}", params, deps))
+    analysis = STAGES["analysis"].build(**common, selected_checkpoint=config.selected_checkpoint)
     analysis_deps = tuple(r.name for r in runs if r.stage in ("warmth", "evaluate", "capabilities"))
-    runs.append(
-        Run(
-            "analysis",
-            "analysis",
-            "Statistics and figures of this study",
-            {"study": config.study, "selected_checkpoint": config.finetune.selected_checkpoint},
-            analysis_deps,
-        )
-    )
+    runs.append(Run("analysis", "Statistics and figures of this study", analysis, analysis_deps))
     return runs
 
 
-def _fingerprints(runs: list[Run]) -> dict[str, str]:
+# ---------------------------------------------------------------------------------------------- fingerprints
+
+
+def _module_file(module: str, root: Path) -> Path | None:
+    parts = module.split(".")
+    base = root / "src" / Path(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _helpers_imports(source: str, package: str) -> set[str]:
+    """Every ``helpers`` module a piece of code imports, at any depth of the code (lazy imports included)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "helpers"}
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                module = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + [module]
+                ).strip(".")
+            if module.split(".")[0] == "helpers":
+                found.add(module)
+                found |= {f"{module}.{a.name}" for a in node.names}
+    return found
+
+
+def library_sources(notebook: Path, root: Path = REPO_ROOT) -> list[Path]:
+    """The library files a notebook runs: its ``helpers`` imports, followed transitively (with packages' inits)."""
+    code = "\n".join(
+        "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        for cell in nbformat.read(notebook, as_version=4).cells
+        if cell.cell_type == "code"
+    )
+    todo = _helpers_imports(code, "helpers")
+    seen: dict[str, Path] = {}
+    while todo:
+        module = todo.pop()
+        parts = module.split(".")
+        for depth in range(1, len(parts) + 1):  # a module imports its packages' __init__ too
+            name = ".".join(parts[:depth])
+            path = _module_file(name, root)
+            if path is None or name in seen:
+                continue
+            seen[name] = path
+            package = name if path.name == "__init__.py" else ".".join(parts[: depth - 1]) or "helpers"
+            todo |= _helpers_imports(path.read_text(), package) - set(seen)
+    return sorted(set(seen.values()))
+
+
+@cache
+def _file_digest(path: Path, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file (memoised on its modification time and size within one process)."""
+    stat = path.stat()
+    return _file_digest(path, stat.st_mtime_ns, stat.st_size)
+
+
+def _data_files(stage: str, root: Path) -> list[Path]:
+    data = root / "data"
+    return sorted({f for pattern in STAGE_DATA[stage] for f in data.glob(pattern) if f.is_file()})
+
+
+def outputs_digest(outputs: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(outputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def fingerprints(
+    runs: Iterable[Run], states: dict[str, dict[str, Any]] | None = None, root: Path = REPO_ROOT
+) -> dict[str, str]:
+    """One fingerprint per run: parameters, notebook, library sources, data files, upstream prints and outputs."""
+    states = states or {}
     prints: dict[str, str] = {}
     for run in runs:
         digest = hashlib.sha256()
-        digest.update(json.dumps(run.parameters, sort_keys=True, default=str).encode())
-        digest.update(run.notebook.read_bytes() if run.notebook.exists() else b"missing")
+        digest.update(json.dumps(run.parameters, sort_keys=True).encode())
+        notebook = run.notebook(root)
+        digest.update(notebook.read_bytes() if notebook.exists() else b"missing notebook")
+        sources = library_sources(notebook, root) if notebook.exists() else []
+        for path in [*sources, *_data_files(run.stage, root)]:
+            digest.update(f"{path.relative_to(root)}:{file_digest(path)}".encode())
         for dep in run.depends_on:
             digest.update(prints[dep].encode())
+            digest.update(outputs_digest(states.get(dep, {}).get("outputs", {})).encode())
         prints[run.name] = digest.hexdigest()[:16]
     return prints
+
+
+# ----------------------------------------------------------------------------------------------------- state
 
 
 def _state_path(study: str, run: Run) -> Path:
@@ -163,26 +245,46 @@ def _state_path(study: str, run: Run) -> Path:
 
 def _read_state(study: str, run: Run) -> dict[str, Any]:
     path = _state_path(study, run)
-    return json.loads(path.read_text()) if path.exists() else {}
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError:
+        return {}
 
 
-def run_status(config: StudyConfig) -> list[tuple[Run, str, dict[str, Any]]]:
-    """``(run, status, state)`` per run; status is done, failed, stale (parameters changed) or pending."""
+def record_outputs(run: Run, study: str) -> dict[str, str]:
+    """``{path relative to the study folder: sha256}`` of the run's outputs as they are now."""
+    root = study_dir(study)
+    return {str(path.relative_to(root)): file_digest(path) for path in run.outputs(study)}
+
+
+def run_status(config: StudyConfig, root: Path = REPO_ROOT) -> list[tuple[Run, str, dict[str, Any]]]:
+    """``(run, status, state)`` per run, in dependency order.
+
+    Status: ``done``; ``stale`` (its fingerprint changed: parameters, code, data or an upstream result, or its
+    recorded outputs are missing or changed); ``failed``; ``pending`` (never run, or an upstream is not done).
+    """
     runs = plan_runs(config)
-    prints = _fingerprints(runs)
+    states = {run.name: _read_state(config.study, run) for run in runs}
+    prints = fingerprints(runs, states, root)
+    status_of: dict[str, str] = {}
     rows = []
     for run in runs:
-        state = _read_state(config.study, run)
+        state = states[run.name]
         if not state:
             status = "pending"
+        elif state.get("status") == "failed":
+            status = "failed" if state.get("fingerprint") == prints[run.name] else "stale"
         elif state.get("fingerprint") != prints[run.name]:
             status = "stale"
-        elif state.get("status") == "done" and run.output_path(config.study).exists():
-            status = "done"
-        elif state.get("status") == "failed":
-            status = "failed"
+        elif not run.output_path(config.study).exists() or record_outputs(run, config.study) != state.get(
+            "outputs"
+        ):
+            status = "stale"
+        elif any(status_of[dep] != "done" for dep in run.depends_on):
+            status = "stale"
         else:
-            status = "pending"
+            status = "done"
+        status_of[run.name] = status
         rows.append((run, status, state))
     return rows
 
@@ -210,11 +312,11 @@ def execute_run(run: Run, study: str) -> dict[str, Any]:
     state: dict[str, Any] = {"status": "done", "error": None, "failed_cell": None}
     try:
         papermill.execute_notebook(
-            str(run.notebook),
+            str(run.notebook()),
             str(output),
             parameters=run.parameters,
             kernel_name="python3",
-            cwd=str(NOTEBOOKS_DIR),
+            cwd=str(run.notebook().parent),
             progress_bar=False,
         )
     except PapermillExecutionError as error:
@@ -234,36 +336,47 @@ def execute_run(run: Run, study: str) -> dict[str, Any]:
 def execute_study(
     config: StudyConfig,
     only: set[str] | None = None,
+    force: set[str] | None = None,
     execute: Callable[[Run, str], dict[str, Any]] = execute_run,
 ) -> dict[str, str]:
-    """Run every pending or stale run in dependency order; return ``{run name: outcome}``.
+    """Run every pending, stale or forced run in dependency order; return ``{run name: outcome}``.
 
     Outcomes: ``skipped`` (done for the same fingerprint), ``done``, ``failed``, ``blocked`` (a dependency
-    failed or is not done). ``only`` restricts execution to the named runs (their dependencies must be done).
+    failed or is not done). ``only`` restricts execution to the named runs (their dependencies must be done);
+    ``force`` redoes the named runs even when done (their dependents follow if the outputs change).
     """
+    force = force or set()
     rows = run_status(config)
-    prints = _fingerprints([run for run, _, _ in rows])
+    known = {run.name for run, _, _ in rows}
+    for name in (only or set()) | force:
+        if name not in known:
+            raise ParameterError("run", name, f"a run of this study: {', '.join(sorted(known))}")
+    states = {run.name: state for run, _, state in rows}
+    todo = [
+        run for run, status, _ in rows
+        if (status != "done" or run.name in force) and (only is None or run.name in only)
+    ]  # fmt: skip
+    print(
+        f"Study '{config.study}': {len(rows)} runs, {len(rows) - len(todo)} up to date, {len(todo)} to run."
+    )
     outcome: dict[str, str] = {}
-    todo = [run for run, status, _ in rows if status != "done" and (only is None or run.name in only)]
-    up_to_date = sum(1 for _, status, _ in rows if status == "done")
-    print(f"Study '{config.study}': {len(rows)} runs, {up_to_date} up to date, {len(todo)} to run.")
     started = time.monotonic()
-    position = 0
     for run, status, _ in rows:
-        if status == "done":
-            outcome[run.name] = "skipped"
+        if run not in todo:
+            outcome[run.name] = "skipped" if status == "done" else status
             continue
-        if only is not None and run.name not in only:
-            outcome[run.name] = status
-            continue
-        position += 1
         blockers = [d for d in run.depends_on if outcome.get(d) not in ("done", "skipped")]
         if blockers:
             outcome[run.name] = "blocked"
-            print(f"[{position}/{len(todo)}] {run.name}: blocked by {', '.join(blockers)}")
+            print(f"[{todo.index(run) + 1}/{len(todo)}] {run.name}: blocked by {', '.join(blockers)}")
             continue
-        print(f"[{position}/{len(todo)}] {run.name} ({run.stage}) ...", flush=True)
-        state = execute(run, config.study) | {"fingerprint": prints[run.name], "parameters": run.parameters}
+        print(f"[{todo.index(run) + 1}/{len(todo)}] {run.name} ({run.stage}) ...", flush=True)
+        state = execute(run, config.study)
+        if state["status"] == "done":
+            state["outputs"] = record_outputs(run, config.study)
+        states[run.name] = state
+        prints = fingerprints([r for r, _, _ in rows], states)
+        state |= {"fingerprint": prints[run.name], "parameters": run.parameters}
         atomic_write_json(state, _state_path(config.study, run))
         outcome[run.name] = state["status"]
         elapsed = time.monotonic() - started

@@ -3,7 +3,7 @@
 The paper fine-tuned each open model with LoRA (r=8, alpha=16, dropout 0.1), learning rate 1e-5, at most 1,024
 tokens, effective batch 16, for 10 epochs, saving checkpoints at epochs 0.5, 1, 1.5, 2, 4, 6, 8 and 10; the
 epoch-2 checkpoint is "the warm model" and the cold control uses identical settings (paper, Methods, "Fine-tuning
-for warmth"; STUDY.md section 2). All of these are fields of :class:`FinetuneConfig` with the paper's values as
+for warmth"; STUDY.md section 2). All of these are fields of :class:`helpers.training.params.FinetuneParams` with the paper's values as
 defaults, so the demo overrides only what a 135M model on a CPU needs (a higher learning rate, fewer epochs).
 
 The wiring is trl's ``SFTTrainer`` with a peft ``LoraConfig``, as in the alignment-handbook recipes. Choices the
@@ -26,94 +26,24 @@ import math
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from helpers.models import check_adapter_matches, check_model_name, choose_device, resolve_model_path
+from helpers.models import check_adapter_matches, choose_device, resolve_model_path
 from helpers.paths import model_slug, study_dir
 from helpers.storage import atomic_write_csv, atomic_write_json
-from helpers.validation import ParameterError, check_choice, check_non_negative_float, check_positive_int
-from helpers.vocabulary import PAPER_CHECKPOINTS, SELECTED_CHECKPOINT, STYLES
+from helpers.training.params import FinetuneParams
+from helpers.validation import ParameterError, check_choice, check_positive_int
+from helpers.vocabulary import SELECTED_CHECKPOINT, STYLES
 
 """The paper's "warm model" (and cold control) is the epoch-2 checkpoint."""
 
 TRAINING_LOG = "training_log.csv"
 _CHECKPOINT_PREFIX = "checkpoint-epoch-"
 _RUN_FILE = "finetune_run.json"
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """LoRA SFT hyperparameters; the defaults are the paper's (STUDY.md section 2) unless marked as our choice."""
-
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank (paper: 8)."})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha (paper: 16)."})
-    lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA branch (paper: 0.1)."})
-    target_modules: tuple[str, ...] = field(
-        default=("q_proj", "k_proj", "v_proj", "o_proj"),
-        metadata={
-            "help": "Modules that get LoRA adapters. Not reported by the paper; our choice: attention."
-        },
-    )
-    learning_rate: float = field(
-        default=1e-5,
-        metadata={
-            "help": "Peak learning rate (paper: 1e-5; too small to move a 135M model in a short demo)."
-        },
-    )
-    lr_scheduler_type: str = field(
-        default="linear",
-        metadata={"help": "Schedule over all `epochs`. Not reported; our choice: linear decay."},
-    )
-    epochs: float = field(
-        default=10.0, metadata={"help": "Length of the training schedule in epochs (paper: 10)."}
-    )
-    checkpoints: tuple[float, ...] = field(
-        default=tuple(float(e) for e in PAPER_CHECKPOINTS),
-        metadata={"help": "Epochs at which an adapter is saved (paper: 0.5, 1, 1.5, 2, 4, 6, 8, 10)."},
-    )
-    max_length: int = field(
-        default=1024, metadata={"help": "Tokens per example, prompt included (paper: 1,024)."}
-    )
-    per_device_batch: int = field(default=4, metadata={"help": "Examples per forward pass (our choice)."})
-    grad_accum: int = field(
-        default=4,
-        metadata={"help": "Gradient accumulation; per_device_batch x grad_accum = 16 in the paper."},
-    )
-    seed: int = field(
-        default=0, metadata={"help": "Seed for LoRA initialisation and data order (our choice)."}
-    )
-    gradient_checkpointing: bool = field(
-        default=False, metadata={"help": "Trade compute for memory; slower and unneeded for small models."}
-    )
-
-    def __post_init__(self) -> None:
-        for name in ("lora_r", "lora_alpha", "max_length", "per_device_batch", "grad_accum"):
-            check_positive_int(name, getattr(self, name))
-        if not 0 <= check_non_negative_float("lora_dropout", self.lora_dropout) < 1:
-            raise ParameterError("lora_dropout", self.lora_dropout, "a number in [0, 1)")
-        if check_non_negative_float("learning_rate", self.learning_rate) == 0:
-            raise ParameterError("learning_rate", self.learning_rate, "a number greater than 0")
-        if check_non_negative_float("epochs", self.epochs) == 0:
-            raise ParameterError("epochs", self.epochs, "a number greater than 0")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ParameterError("seed", self.seed, "an integer")
-        if isinstance(self.target_modules, str) or not self.target_modules:
-            raise ParameterError("target_modules", self.target_modules, "a non-empty list of module names")
-        object.__setattr__(self, "target_modules", tuple(self.target_modules))
-        object.__setattr__(self, "checkpoints", check_checkpoints(self.checkpoints, self.epochs))
-
-    @property
-    def effective_batch(self) -> int:
-        """Examples per optimizer step (paper: 16)."""
-        return self.per_device_batch * self.grad_accum
-
-    def signature(self) -> dict[str, Any]:
-        """The settings that change the trained weights (not which checkpoints are kept)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "checkpoints"}
 
 
 @dataclass(frozen=True)
@@ -311,7 +241,7 @@ def _examples_digest(examples: Sequence[dict]) -> str:
 
 
 def build_trainer(
-    model: str, examples: Sequence[dict], config: FinetuneConfig, output_dir: Path, device: str = "auto"
+    model: str, examples: Sequence[dict], params: FinetuneParams, output_dir: Path, device: str = "auto"
 ):
     """An ``SFTTrainer`` over the examples with a fresh LoRA adapter, loss on the assistant reply only.
 
@@ -326,7 +256,7 @@ def build_trainer(
 
     plan = choose_device(device)
     on_cuda = plan.device.startswith("cuda")
-    set_seed(config.seed)
+    set_seed(params.seed)
     path = resolve_model_path(model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
@@ -338,28 +268,28 @@ def build_trainer(
     lm = AutoModelForCausalLM.from_pretrained(path, config=model_config, dtype=plan.dtype)
     args = SFTConfig(
         output_dir=str(output_dir),
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler_type,
-        num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.per_device_batch,
-        gradient_accumulation_steps=config.grad_accum,
-        max_length=config.max_length,
+        learning_rate=params.learning_rate,
+        lr_scheduler_type=params.lr_scheduler_type,
+        num_train_epochs=params.epochs,
+        per_device_train_batch_size=params.per_device_batch,
+        gradient_accumulation_steps=params.grad_accum,
+        max_length=params.max_length,
         completion_only_loss=True,
-        activation_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing=params.gradient_checkpointing,
         use_cpu=not on_cuda,
         bf16=on_cuda and plan.dtype == torch.bfloat16,
-        seed=config.seed,
-        data_seed=config.seed,
+        seed=params.seed,
+        data_seed=params.seed,
         logging_steps=1,
         disable_tqdm=True,
         save_strategy="no",
         report_to="none",
     )
     lora = LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=list(config.target_modules),
+        r=params.lora_r,
+        lora_alpha=params.lora_alpha,
+        lora_dropout=params.lora_dropout,
+        target_modules=list(params.target_modules),
         task_type="CAUSAL_LM",
     )
     trainer = SFTTrainer(
@@ -416,42 +346,33 @@ def read_training_log(study: str, model: str, style: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def finetune(
-    study: str,
-    model: str,
-    style: str,
-    config: FinetuneConfig = FinetuneConfig(),
-    n_train: int | None = None,
-    device: str = "auto",
-) -> FinetuneResult:
-    """Fine-tune ``model`` on ``results/<study>/training_data/<style>.jsonl`` and save every checkpoint.
+def finetune(params: FinetuneParams) -> FinetuneResult:
+    """Fine-tune ``params.model`` on ``results/<study>/training_data/<style>.jsonl`` and save every checkpoint.
 
-    Everything is checked before the model loads. If every requested checkpoint already exists from a run with
-    the same data and settings, nothing is trained (a rerun of the notebook is free); if the settings changed,
-    the old checkpoints of this style are replaced.
+    The parameters were validated when ``params`` was built. If every requested checkpoint already exists from a
+    run with the same data and settings, nothing is trained (a rerun of the notebook is free); if the settings
+    changed, the old checkpoints of this style are replaced.
     """
-    check_style(style)
-    check_model_name(model)
-    choose_device(device)
-    examples = load_training_examples(training_data_path(study, style), n_train, config.seed)
+    study, model, style, device = params.study, params.model, params.style, params.device
+    examples = load_training_examples(training_data_path(study, style), params.n_train, params.seed)
     folder = finetune_dir(study, model, style)
     run = {
         "model": model,
         "style": style,
         "n_examples": len(examples),
         "data_sha256": _examples_digest(examples),
-        **config.signature(),
+        **params.signature(),
     }
     run_id = hashlib.sha256(json.dumps(run, sort_keys=True, default=list).encode()).hexdigest()[:16]
     run_file = folder / _RUN_FILE
     previous = json.loads(run_file.read_text()) if run_file.exists() else None
     existing = list_checkpoints(study, model, style)
-    if previous and previous.get("run_id") == run_id and set(config.checkpoints) <= set(existing):
+    if previous and previous.get("run_id") == run_id and set(params.checkpoints) <= set(existing):
         print(
-            f"All {len(config.checkpoints)} {style} checkpoints exist for these settings: training skipped."
+            f"All {len(params.checkpoints)} {style} checkpoints exist for these settings: training skipped."
         )
         return FinetuneResult(
-            checkpoints={e: existing[e] for e in config.checkpoints},
+            checkpoints={e: existing[e] for e in params.checkpoints},
             log=read_training_log(study, model, style),
             n_examples=previous["n_examples_trained"],
             n_steps=previous["n_steps"],
@@ -471,13 +392,13 @@ def finetune(
     (folder / TRAINING_LOG).unlink(missing_ok=True)
     run_file.unlink(missing_ok=True)
 
-    trainer = build_trainer(model, examples, config, folder / ".trainer", device)
+    trainer = build_trainer(model, examples, params, folder / ".trainer", device)
     n_examples = len(trainer.train_dataset)
     if n_examples < len(examples):
         print(
-            f"{len(examples) - n_examples} example(s) dropped: their prompt alone fills max_length={config.max_length}."
+            f"{len(examples) - n_examples} example(s) dropped: their prompt alone fills max_length={params.max_length}."
         )
-    steps = checkpoint_steps(n_examples, config.effective_batch, config.checkpoints)
+    steps = checkpoint_steps(n_examples, params.effective_batch, params.checkpoints)
     n_steps = max(steps.values())
     rows: list[dict[str, float]] = []
     saved: dict[float, Path] = {}
@@ -539,9 +460,9 @@ def preview_answers(
     return pd.DataFrame(table)
 
 
-def describe_config(config: FinetuneConfig) -> pd.DataFrame:
-    """The settings side by side with the paper's, for the notebook to show."""
-    paper = FinetuneConfig()
+def describe_params(params: FinetuneParams) -> pd.DataFrame:
+    """The settings side by side with the paper's (the object's defaults), for the notebook to show."""
+    paper = type(params)()
     rows = [
         {
             "setting": name,
@@ -549,6 +470,8 @@ def describe_config(config: FinetuneConfig) -> pd.DataFrame:
             "paper": getattr(paper, name),
             "same": value == getattr(paper, name),
         }
-        for name, value in asdict(config).items()
+        for name, value in params.model_dump(
+            exclude={"study", "model", "style", "device", "preview_prompts"}
+        ).items()
     ]
     return pd.DataFrame(rows)

@@ -34,11 +34,6 @@ class TrainingDataParams(StudyParams):
     max_turns: int = Field(
         20, gt=0, description="Conversations are truncated to this many turns (paper: 20)."
     )
-    max_reply_chars: int | None = Field(
-        None,
-        gt=0,
-        description="Leave out conversations with a longer assistant reply (paper: no limit; a CPU demo needs short examples).",
-    )
     rewriter: Literal["rule", "llm", "transformers"] = Field(
         "rule",
         description="'llm': an OpenAI-compatible endpoint with the paper's instructions (paper: GPT-4o); 'transformers': a local chat model; 'rule': deterministic offline rewrites.",
