@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -39,6 +39,14 @@ class WarmthParams(ModelRunParams):
         "gpt2", description="The SocioT scoring LM (paper: GPT-2 124M; offline: the embedded model)."
     )
     n_passes: int = Field(100, gt=0, description="Repeated scoring passes with dropout on (paper: 100).")
+    sociot_mode: Literal["reference", "text"] = Field(
+        "reference",
+        description=(
+            "How SocioT is computed. 'reference' (paper): the authors' released code, mean log-probability over "
+            "the padded batch of the four framed strings, frame and pad tokens included (the paper's scale); "
+            "'text': log-probability of the answer's own tokens only, cleaner but on another scale."
+        ),
+    )
     temperature: float = Field(0.8, ge=0, description="Sampling temperature of the answers (paper: 0.8).")
     max_new_tokens: int = Field(300, gt=0, description="Answer length cap in tokens (paper: 300).")
     batch_size: int = Field(16, gt=0, description="Prompts generated together.")
