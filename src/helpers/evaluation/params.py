@@ -29,6 +29,13 @@ class VariantRunParams(ModelRunParams):
     checkpoint: float = Field(
         SELECTED_CHECKPOINT, gt=0, description="Epoch of the warm/cold checkpoint to load (paper: 2)."
     )
+    backend: Literal["hf", "vllm"] = Field(
+        "hf",
+        description="Generation engine: 'hf' (Hugging Face generate; CPU and GPU) or 'vllm' (CUDA GPUs, vllm installed; one engine serves the base model and its LoRA adapters).",
+    )
+    tensor_parallel_size: int = Field(
+        1, gt=0, description="GPUs one vLLM engine spreads the model over (backend=vllm; paper: 2-3 H100s)."
+    )
 
 
 class EvaluateParams(VariantRunParams):

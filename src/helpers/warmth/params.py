@@ -50,6 +50,13 @@ class WarmthParams(ModelRunParams):
     temperature: float = Field(0.8, ge=0, description="Sampling temperature of the answers (paper: 0.8).")
     max_new_tokens: int = Field(300, gt=0, description="Answer length cap in tokens (paper: 300).")
     batch_size: int = Field(16, gt=0, description="Prompts generated together.")
+    backend: Literal["hf", "vllm"] = Field(
+        "hf",
+        description="Generation engine: 'hf' (Hugging Face generate; CPU and GPU) or 'vllm' (CUDA GPUs, vllm installed; one engine serves the base model and its LoRA adapters).",
+    )
+    tensor_parallel_size: int = Field(
+        1, gt=0, description="GPUs one vLLM engine spreads the model over (backend=vllm; paper: 2-3 H100s)."
+    )
     human_check_pairs: int = Field(
         200, gt=0, description="Pairs on the blinded human-check sheet (paper: 200)."
     )
