@@ -48,6 +48,23 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def fsync_folder(folder: Path) -> None:
+    """Flush every file of a folder (not recursive) and the folder itself to disk, before renaming it into place.
+
+    Libraries such as transformers save checkpoints file by file without fsync; a rename is only as durable as
+    the data it publishes.
+    """
+    folder = Path(folder)
+    for path in folder.iterdir():
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    _fsync_dir(folder)
+
+
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half of it."""
     path = Path(path)

@@ -13,8 +13,9 @@ template has no ``{% generation %}`` markers, so trl's ``assistant_only_loss`` c
 learning-rate schedule of transformers, laid out over all ``epochs`` even when training stops at an earlier last
 checkpoint; seed 0.
 
-Each checkpoint is a peft adapter folder ``results/<study>/<model_slug>/finetune/<style>/checkpoint-epoch-<e>/``,
-written to a temporary folder and renamed into place, next to ``training_log.csv`` (step, epoch, loss). The
+Each checkpoint is a peft adapter folder ``results/<study>/<model_slug>/finetune/<style>/checkpoint-epoch-<e>/``
+that also holds the trainer state to resume from; it is written under a temporary name and renamed into place,
+next to ``training_log.csv`` (step, epoch, loss). A killed run resumes from its last complete checkpoint. The
 evaluation stage loads it with ``helpers.models.load_model(model, adapter=variant_adapter(...))``.
 """
 
@@ -34,7 +35,7 @@ import pandas as pd
 
 from helpers.models import check_adapter_matches, choose_device, resolve_model_path
 from helpers.paths import model_slug, study_dir
-from helpers.storage import atomic_write_csv, atomic_write_json
+from helpers.storage import atomic_write_csv, atomic_write_json, fsync_folder
 from helpers.training.params import FinetuneParams
 from helpers.validation import ParameterError, check_choice, check_positive_int
 from helpers.vocabulary import SELECTED_CHECKPOINT, STYLES
@@ -44,6 +45,11 @@ from helpers.vocabulary import SELECTED_CHECKPOINT, STYLES
 TRAINING_LOG = "training_log.csv"
 _CHECKPOINT_PREFIX = "checkpoint-epoch-"
 _RUN_FILE = "finetune_run.json"
+_INFO_FILE = "warmbook_checkpoint.json"
+_ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", _INFO_FILE)
+"""Files without which a checkpoint is not an adapter the later stages can load."""
+_RESUME_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth")
+"""What transformers' ``Trainer`` saves beside the weights to resume training exactly (``resume_from_checkpoint``)."""
 
 
 @dataclass(frozen=True)
@@ -121,18 +127,46 @@ def checkpoint_dir(study: str, model: str, style: str, epoch: float) -> Path:
     return finetune_dir(study, model, style) / f"{_CHECKPOINT_PREFIX}{format_epoch(epoch)}"
 
 
-def list_checkpoints(study: str, model: str, style: str) -> dict[float, Path]:
-    """Saved adapters of one run, by epoch (sorted); temporary folders of an interrupted save are ignored."""
-    folder = finetune_dir(study, model, style)
+def checkpoint_problem(path: Path, resumable: bool = False) -> str | None:
+    """Why a checkpoint folder cannot be used (a missing or unreadable file), or None if it is complete.
+
+    A checkpoint is complete only when every file is: the adapter (config and readable safetensors weights),
+    our ``warmbook_checkpoint.json`` and, with ``resumable``, the trainer state transformers resumes from
+    (optimizer, scheduler, RNG and ``trainer_state.json``). Folders are written under a temporary name and
+    renamed into place, so only damage from outside leaves one incomplete; it is then redone, never handed to
+    peft (which would fail far from the cause).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    names = (*_ADAPTER_FILES, *(_RESUME_FILES if resumable else ()))
+    missing = [name for name in names if not (path / name).is_file()]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    try:
+        with safe_open(str(path / "adapter_model.safetensors"), framework="pt") as weights:
+            if not list(weights.keys()):
+                return "adapter_model.safetensors holds no tensors"
+    except (SafetensorError, OSError) as error:
+        return f"adapter_model.safetensors is unreadable ({error})"
+    return None
+
+
+def _checkpoint_folders(study: str, model: str, style: str) -> dict[float, Path]:
+    """Every ``checkpoint-epoch-<e>`` folder of one run, complete or not, by epoch (sorted)."""
     found = {}
-    for path in folder.glob(f"{_CHECKPOINT_PREFIX}*"):
+    for path in finetune_dir(study, model, style).glob(f"{_CHECKPOINT_PREFIX}*"):
         try:
-            epoch = float(path.name.removeprefix(_CHECKPOINT_PREFIX))
+            found[float(path.name.removeprefix(_CHECKPOINT_PREFIX))] = path
         except ValueError:
             continue
-        if (path / "adapter_config.json").exists():
-            found[epoch] = path
     return dict(sorted(found.items()))
+
+
+def list_checkpoints(study: str, model: str, style: str) -> dict[float, Path]:
+    """Complete saved adapters of one run, by epoch (sorted); incomplete and temporary folders are ignored."""
+    return {
+        e: p for e, p in _checkpoint_folders(study, model, style).items() if checkpoint_problem(p) is None
+    }
 
 
 def require_checkpoints(study: str, model: str, style: str, epochs: Sequence[float]) -> dict[float, Path]:
@@ -169,7 +203,7 @@ def variant_adapter(
 
 def checkpoint_identity(adapter: str | Path) -> str:
     """A short hash of the run that produced an adapter: caches keyed on it never mix two trainings."""
-    info = Path(adapter) / "warmbook_checkpoint.json"
+    info = Path(adapter) / _INFO_FILE
     if not info.exists():
         return hashlib.sha256(str(Path(adapter).resolve()).encode()).hexdigest()[:16]
     return json.loads(info.read_text())["run_id"]
@@ -303,29 +337,44 @@ def build_trainer(
     return trainer
 
 
-def _save_adapter(peft_model, target: Path, info: dict[str, Any]) -> None:
-    """Save into a temporary sibling folder, then swap it into place, so a crash never leaves half an adapter."""
+def _publish_checkpoint(saved: Path, target: Path, info: dict[str, Any]) -> None:
+    """Turn the folder the Trainer just saved (adapter and resume state) into ``target``, all or nothing.
+
+    transformers writes ``.trainer/checkpoint-<step>`` file by file; that folder is flushed, renamed to a hidden
+    staging name, given our info file, and only then renamed to ``checkpoint-epoch-<e>``. A kill at any moment
+    leaves no checkpoint of that epoch or a complete one (issue 11).
+    """
     staging = target.with_name(f".{target.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    peft_model.save_pretrained(str(staging))
-    atomic_write_json(info, staging / "warmbook_checkpoint.json")
+    fsync_folder(saved)
+    saved.rename(staging)
+    atomic_write_json(info, staging / _INFO_FILE)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
 
 
-def _checkpoint_callback(step_to_epoch: dict[int, float], save, write_log):
+def _checkpoint_callback(step_to_epoch: dict[int, float], publish, write_log):
     from transformers import TrainerCallback
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
     last_step = max(step_to_epoch)
 
     class SaveAtEpochs(TrainerCallback):
-        """Save the adapter at the steps that end each checkpoint epoch; stop after the last one."""
+        """At the steps that end each checkpoint epoch, have the Trainer save a full checkpoint (weights,
+        optimizer, scheduler, RNG and trainer state, so training can resume from it) and publish it under the
+        epoch's name; stop after the last one."""
 
-        def on_step_end(self, args, state, control, model=None, **kwargs):
+        def on_step_end(self, args, state, control, **kwargs):
             if state.global_step in step_to_epoch:
-                save(model, step_to_epoch[state.global_step], state.global_step)
+                control.should_save = True
             if state.global_step >= last_step:
                 control.should_training_stop = True
+            return control
+
+        def on_save(self, args, state, control, **kwargs):
+            step = state.global_step
+            if step in step_to_epoch:
+                publish(Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{step}", step_to_epoch[step], step)
             return control
 
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -334,6 +383,35 @@ def _checkpoint_callback(step_to_epoch: dict[int, float], save, write_log):
             return control
 
     return SaveAtEpochs()
+
+
+def _checkpoint_run_id(path: Path) -> str | None:
+    try:
+        return json.loads((path / _INFO_FILE).read_text()).get("run_id")
+    except (OSError, ValueError, AttributeError):  # unreadable info: not a checkpoint of this run
+        return None
+
+
+def _resume_point(
+    study: str, model: str, style: str, run_id: str, epochs: Sequence[float]
+) -> tuple[float, Path] | None:
+    """The last checkpoint training can resume from: the latest of an unbroken run of complete, resumable
+    checkpoints of this very run (same ``run_id``) from the first requested epoch on.
+
+    A checkpoint missing a file breaks the run there, so it and everything after it are redone. When every
+    requested checkpoint exists (a kill after the last save, before the run was recorded) the last interval is
+    redone, since resuming from the end would train past it.
+    """
+    folders = _checkpoint_folders(study, model, style)
+    kept: list[float] = []
+    for epoch in epochs:
+        path = folders.get(epoch)
+        if path is None or checkpoint_problem(path, resumable=True) or _checkpoint_run_id(path) != run_id:
+            break
+        kept.append(epoch)
+    if len(kept) == len(epochs):
+        kept.pop()
+    return (kept[-1], folders[kept[-1]]) if kept else None
 
 
 def read_training_log(study: str, model: str, style: str) -> pd.DataFrame:
@@ -350,8 +428,10 @@ def finetune(params: FinetuneParams) -> FinetuneResult:
     """Fine-tune ``params.model`` on ``results/<study>/training_data/<style>.jsonl`` and save every checkpoint.
 
     The parameters were validated when ``params`` was built. If every requested checkpoint already exists from a
-    run with the same data and settings, nothing is trained (a rerun of the notebook is free); if the settings
-    changed, the old checkpoints of this style are replaced.
+    run with the same data and settings, nothing is trained (a rerun of the notebook is free). After a kill,
+    training resumes from the last complete checkpoint of this run with transformers' ``resume_from_checkpoint``
+    (weights, optimizer, scheduler, RNG and data position restored, so the result equals an uninterrupted run);
+    incomplete checkpoints, and those of other settings or data, are redone.
     """
     study, model, style, device = params.study, params.model, params.style, params.device
     examples = load_training_examples(training_data_path(study, style), params.n_train, params.seed)
@@ -367,7 +447,7 @@ def finetune(params: FinetuneParams) -> FinetuneResult:
     run_file = folder / _RUN_FILE
     previous = json.loads(run_file.read_text()) if run_file.exists() else None
     existing = list_checkpoints(study, model, style)
-    if previous and previous.get("run_id") == run_id and set(params.checkpoints) <= set(existing):
+    if previous and previous.get("run_id") == run_id and set(params.checkpoints) <= set(existing):  # all done
         print(
             f"All {len(params.checkpoints)} {style} checkpoints exist for these settings: training skipped."
         )
@@ -379,17 +459,17 @@ def finetune(params: FinetuneParams) -> FinetuneResult:
             train_seconds=previous["train_seconds"],
             skipped=True,
         )
-    if existing:
-        reason = (
-            "settings or data changed"
-            if previous and previous.get("run_id") != run_id
-            else "some are missing"
-        )
-        print(f"Retraining {style}: {reason}; the {len(existing)} saved checkpoint(s) will be replaced.")
-        for path in existing.values():
+    resume = _resume_point(study, model, style, run_id, params.checkpoints)
+    resumed = {e: p for e, p in list_checkpoints(study, model, style).items() if resume and e <= resume[0]}
+    for epoch, path in _checkpoint_folders(study, model, style).items():
+        if epoch not in resumed:
+            problem = checkpoint_problem(path)
+            why = f"incomplete ({problem})" if problem else "from other settings or after the resume point"
+            print(f"{path.name} is {why}: it will be redone.")
             shutil.rmtree(path)
+    for leftover in (*folder.glob(f".{_CHECKPOINT_PREFIX}*.partial"), folder / ".trainer"):
+        shutil.rmtree(leftover, ignore_errors=True)  # a save or a Trainer checkpoint a kill interrupted
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / TRAINING_LOG).unlink(missing_ok=True)
     run_file.unlink(missing_ok=True)
 
     trainer = build_trainer(model, examples, params, folder / ".trainer", device)
@@ -400,29 +480,41 @@ def finetune(params: FinetuneParams) -> FinetuneResult:
         )
     steps = checkpoint_steps(n_examples, params.effective_batch, params.checkpoints)
     n_steps = max(steps.values())
+    resume_step = steps[resume[0]] if resume else 0
+    log_path = folder / TRAINING_LOG
     rows: list[dict[str, float]] = []
-    saved: dict[float, Path] = {}
+    if resume and log_path.exists():
+        rows = pd.read_csv(log_path).query("step <= @resume_step").to_dict("records")
+    saved: dict[float, Path] = dict(resumed)
+    if resume:
+        print(
+            f"Resuming {style} from its complete epoch-{format_epoch(resume[0])} checkpoint (step {resume_step})."
+        )
+    else:
+        log_path.unlink(missing_ok=True)
 
     step_to_epoch = {s: e for e, s in steps.items()}
     print(f"{n_examples} examples, {n_steps} optimizer steps; checkpoints at steps {sorted(step_to_epoch)}.")
 
     def write_log(step: int, epoch: float, loss: float) -> None:
         rows.append({"step": step, "epoch": round(epoch, 4), "loss": loss})
-        atomic_write_csv(pd.DataFrame(rows, columns=["step", "epoch", "loss"]), folder / TRAINING_LOG)
+        atomic_write_csv(pd.DataFrame(rows, columns=["step", "epoch", "loss"]), log_path)
         if step in step_to_epoch:
             elapsed = (time.perf_counter() - started) / 60
             print(
                 f"epoch {format_epoch(step_to_epoch[step])} (step {step}, {elapsed:.1f} min): loss {loss:.3f}, saved"
             )
 
-    def save(peft_model, epoch: float, step: int) -> None:
+    def publish(trainer_checkpoint: Path, epoch: float, step: int) -> None:
         target = checkpoint_dir(study, model, style, epoch)
-        _save_adapter(peft_model, target, {"run_id": run_id, "epoch": epoch, "step": step, **run})
+        _publish_checkpoint(
+            trainer_checkpoint, target, {"run_id": run_id, "epoch": epoch, "step": step, **run}
+        )
         saved[epoch] = target
 
-    trainer.add_callback(_checkpoint_callback(step_to_epoch, save, write_log))
+    trainer.add_callback(_checkpoint_callback(step_to_epoch, publish, write_log))
     started = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume[1]) if resume else None)
     seconds = time.perf_counter() - started
     shutil.rmtree(folder / ".trainer", ignore_errors=True)
     atomic_write_json(
