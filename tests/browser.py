@@ -1,33 +1,213 @@
-"""Rendering a built page in headless Chromium (Debian package, installed by `make test`)."""
+"""Open every page of a built book in a real headless browser and list what a reader would trip over.
+
+The book is served over HTTP from 127.0.0.1 (``file://`` hides failed requests and breaks relative fetches) and
+driven with Playwright for Python against Debian's Chromium (``/usr/bin/chromium``, installed by ``make test``;
+Playwright never downloads a browser here). Each page is checked for the classes of defect issue 12 lists from
+screenshots of the demo build: console errors and uncaught exceptions, failed requests, broken images, notebook
+pages whose image outputs did not render, page titles shared by several pages (navigation looks broken), tables
+wider than the text column, and absolute machine paths in the page text. A full-page screenshot of every page is
+saved as a test artefact.
+"""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import functools
+import http.server
+import json
+import os
+import re
+import tempfile
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from playwright.sync_api import BrowserContext, Page, sync_playwright
 
-def render_in_browser(html: Path, timeout: int = 60) -> str:
-    """The DOM of a built page as headless Chromium renders it (for the browser check)."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        raise FileNotFoundError(
-            "Chromium is not installed (Debian package 'chromium'; `make test` installs it)."
-        )
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-    ]
-    result = subprocess.run(
-        [chromium, *flags, html.resolve().as_uri()], capture_output=True, text=True, timeout=timeout
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+MACHINE_PATH = re.compile(r"(?<![\w.~-])/(?:work|root|home|tmp)/[^\s\"'<>)]*")
+REDIRECT = re.compile(r"<meta[^>]+http-equiv=[\"']?refresh", re.IGNORECASE)
+IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+
+# In the browser: every image loads eagerly (lazy images below the fold would otherwise read as broken).
+_LOAD_IMAGES = "() => document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')"
+_IMAGES_SETTLED = "() => Array.from(document.images).every(i => i.complete)"
+_BROKEN_IMAGES = """() => Array.from(document.images)
+    .filter(i => i.complete && i.naturalWidth === 0)
+    .map(i => i.getAttribute('src') || '(no src)')"""
+_CONTENT_IMAGES = """() => Array.from(document.querySelectorAll('article img, main img'))
+    .filter(i => i.naturalWidth > 0).length"""
+_WIDE_TABLES = """() => {
+    const out = [];
+    for (const t of document.querySelectorAll('article table, main table')) {
+        const column = t.closest('article') || t.closest('main');
+        const excess = t.getBoundingClientRect().width - column.clientWidth;
+        if (excess > 1) {
+            const head = Array.from(t.querySelectorAll('th')).slice(0, 3).map(h => h.innerText.trim());
+            out.push({excess: Math.round(excess), columns: head.join(' | ')});
+        }
+    }
+    return out;
+}"""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One defect on one page: ``page`` relative to the book's HTML root, ``kind`` a class of defect."""
+
+    page: str
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.page}: {self.kind}: {self.detail}"
+
+
+def artefacts_dir() -> Path:
+    """Where screenshots go: ``$WARMBOOK_ARTEFACTS`` or ``tests/artefacts/`` (gitignored)."""
+    return Path(os.environ.get("WARMBOOK_ARTEFACTS", REPO / "tests" / "artefacts"))
+
+
+def book_pages(html_dir: Path) -> list[str]:
+    """Every HTML page of a built book, relative to its root.
+
+    Not the theme's ``_static`` or ``_sources`` files, nor redirect stubs (jupyter-book's ``index.html`` only
+    forwards to the root page, which is checked under its own name).
+    """
+    return sorted(
+        path.relative_to(html_dir).as_posix()
+        for path in html_dir.rglob("*.html")
+        if not any(part.startswith("_") for part in path.relative_to(html_dir).parts)
+        and not REDIRECT.search(path.read_text(encoding="utf-8", errors="replace")[:2000])
     )
-    if result.returncode != 0:
-        raise RuntimeError(f"Chromium failed on {html}: {result.stderr[-2000:]}")
-    return result.stdout
+
+
+def expected_image_outputs(html_dir: Path, page: str) -> int:
+    """How many image outputs the page's notebook shows (glued outputs, shown elsewhere, are not counted)."""
+    source = html_dir / "_sources" / Path(page).with_suffix(".ipynb")
+    if not source.exists():
+        return 0
+    notebook = json.loads(source.read_text(encoding="utf-8"))
+    return sum(
+        1
+        for cell in notebook.get("cells", [])
+        for output in cell.get("outputs", [])
+        if any(mime in output.get("data", {}) for mime in IMAGE_MIME_TYPES)
+        and "scrapbook" not in output.get("metadata", {})
+    )
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        """Served requests are not test output."""
+
+
+@contextmanager
+def serve(html_dir: Path) -> Iterator[str]:
+    """Serve ``html_dir`` on a free port of 127.0.0.1 from a thread; yield its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _check_page(page: Page, url: str, name: str, expected_images: int) -> tuple[list[Problem], str]:
+    """Load one page and return its problems (all but duplicate titles) and its title."""
+    problems: list[Problem] = []
+
+    def add(kind: str, detail: str) -> None:
+        problems.append(Problem(name, kind, detail))
+
+    page.on("console", lambda m: add("console error", m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: add("javascript error", str(e)))
+    page.on("requestfailed", lambda r: add("failed request", f"{r.url} ({r.failure})"))
+    page.on(
+        "response", lambda r: add("failed request", f"{r.url} (HTTP {r.status})") if r.status >= 400 else None
+    )
+    page.goto(url, wait_until="networkidle")
+    page.evaluate(_LOAD_IMAGES)
+    page.wait_for_function(_IMAGES_SETTLED, timeout=15_000)
+    for src in page.evaluate(_BROKEN_IMAGES):
+        add("broken image", src)
+    shown = page.evaluate(_CONTENT_IMAGES)
+    if shown < expected_images:
+        add("missing figure", f"{shown} images shown, the notebook has {expected_images} image outputs")
+    for table in page.evaluate(_WIDE_TABLES):
+        add("wide table", f"{table['excess']} px wider than the text column (columns: {table['columns']})")
+    for path in sorted(set(MACHINE_PATH.findall(page.inner_text("body")))):
+        add("machine path", path)
+    return problems, page.title()
+
+
+@contextmanager
+def chromium_context() -> Iterator[BrowserContext]:
+    """Headless Debian Chromium driven by Playwright, with a new empty profile that is deleted afterwards."""
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def render_in_browser(html: Path) -> str:
+    """The DOM of one built page after Chromium has loaded it (served with the rest of its book)."""
+    html = Path(html).resolve()
+    root = next((d for d in html.parents if (d / "_static").is_dir()), html.parent)
+    with serve(root) as base, chromium_context() as browser:
+        page = browser.new_page()
+        page.goto(base + html.relative_to(root).as_posix(), wait_until="networkidle")
+        return page.content()
+
+
+def check_book(html_dir: Path, screenshots: Path | None = None) -> list[Problem]:
+    """Open every page of the built book at ``html_dir`` in headless Chromium; return every problem found.
+
+    A full-page screenshot of each page is written under ``screenshots`` (default :func:`artefacts_dir`),
+    named after the page.
+    """
+    html_dir = Path(html_dir)
+    screenshots = screenshots or artefacts_dir()
+    screenshots.mkdir(parents=True, exist_ok=True)
+    problems: list[Problem] = []
+    titles: dict[str, list[str]] = defaultdict(list)
+    with serve(html_dir) as base, chromium_context() as browser:
+        for name in book_pages(html_dir):
+            page = browser.new_page()
+            found, title = _check_page(page, base + name, name, expected_image_outputs(html_dir, name))
+            problems += found
+            titles[title].append(name)
+            page.screenshot(path=str(screenshots / (name.replace("/", "__") + ".png")), full_page=True)
+            page.close()
+    for title, names in titles.items():
+        if len(names) > 1:
+            problems += [
+                Problem(
+                    name, "duplicate title", f"{title!r} is also the title of {len(names) - 1} other pages"
+                )
+                for name in names
+            ]
+    return problems

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from browser import render_in_browser
+from browser import check_book, render_in_browser
 
 from helpers.study.book import build_book
 from helpers.study.config import load_config
@@ -67,6 +67,9 @@ def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, 
     assert index.exists()
     for page in ("question", "method", "results", "limitations", "teaching"):
         assert (html / f"{page}.html").exists()
+
+    problems = check_book(html)
+    assert not problems, "the built book has problems a reader would see:\n" + "\n".join(map(str, problems))
 
     results_dom = render_in_browser(html / "results.html")
     assert "this build beside the paper" in results_dom

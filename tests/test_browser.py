@@ -1,0 +1,102 @@
+"""The browser check itself: it must catch each class of defect a reader trips over, and pass a clean book.
+
+Each test serves a two-page HTML site written in ``tmp_path`` (a stand-in for a built book: fast, no
+jupyter-book build) with one planted defect, and opens it in headless Chromium through :func:`check_book`.
+"""
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from browser import check_book
+
+# A 1x1 PNG: a real image that loads.
+PIXEL = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
+        "<link rel='icon' href='data:,'></head>"
+        f"<body><main><article style='width: 600px'>{body}</article></main></body></html>"
+    )
+
+
+def _site(tmp_path: Path, first_body: str = "", first_title: str = "First page") -> Path:
+    """A two-page site: ``first.html`` (with the planted body) and a clean ``second.html`` showing an image."""
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "figure.png").write_bytes(PIXEL)
+    (html / "first.html").write_text(_page(first_title, "<h1>First</h1><p>Text.</p>" + first_body))
+    (html / "second.html").write_text(
+        _page("Second page", "<h1>Second</h1><img src='figure.png' alt='a figure'>")
+    )
+    return html
+
+
+def _kinds(html: Path, tmp_path: Path) -> dict[str, set[str]]:
+    problems = check_book(html, tmp_path / "screenshots")
+    kinds: dict[str, set[str]] = {}
+    for problem in problems:
+        kinds.setdefault(problem.page, set()).add(problem.kind)
+    return kinds
+
+
+def test_a_clean_book_has_no_problems_and_every_page_gets_a_screenshot(tmp_path):
+    html = _site(tmp_path)
+    assert check_book(html, tmp_path / "screenshots") == []
+    assert sorted(p.name for p in (tmp_path / "screenshots").iterdir()) == [
+        "first.html.png",
+        "second.html.png",
+    ]
+
+
+def test_a_broken_image_is_caught(tmp_path):
+    kinds = _kinds(_site(tmp_path, "<img src='missing.png' alt='gone'>"), tmp_path)
+    assert {"broken image", "failed request"} <= kinds["first.html"]
+    assert "second.html" not in kinds
+
+
+def test_a_javascript_error_is_caught(tmp_path):
+    kinds = _kinds(_site(tmp_path, "<script>notDefinedAnywhere()</script>"), tmp_path)
+    assert kinds == {"first.html": {"javascript error"}}
+
+
+def test_a_console_error_is_caught(tmp_path):
+    kinds = _kinds(_site(tmp_path, "<script>console.error('THEBE_JS_URL')</script>"), tmp_path)
+    assert kinds == {"first.html": {"console error"}}
+
+
+def test_pages_sharing_a_title_are_caught(tmp_path):
+    kinds = _kinds(_site(tmp_path, first_title="Second page"), tmp_path)
+    assert kinds == {"first.html": {"duplicate title"}, "second.html": {"duplicate title"}}
+
+
+def test_a_table_wider_than_the_text_column_is_caught(tmp_path):
+    cells = "".join(f"<td>column_with_a_long_name_{i}</td>" for i in range(12))
+    kinds = _kinds(
+        _site(tmp_path, f"<div style='overflow-x: auto'><table><tr>{cells}</tr></table></div>"), tmp_path
+    )
+    assert kinds == {"first.html": {"wide table"}}
+
+
+@pytest.mark.parametrize("path", ["/work/main/results/demo/x.csv", "/root/.cache/model", "/tmp/eval.ipynb"])
+def test_an_absolute_machine_path_in_the_text_is_caught(tmp_path, path):
+    problems = check_book(_site(tmp_path, f"<pre>wrote {path}</pre>"), tmp_path / "screenshots")
+    assert [(p.page, p.kind, p.detail) for p in problems] == [("first.html", "machine path", path)]
+
+
+def test_a_notebook_page_whose_image_output_did_not_render_is_caught(tmp_path):
+    html = _site(tmp_path)
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "outputs": [{"output_type": "display_data", "data": {"image/png": ""}}]}
+        ]
+    }
+    (html / "_sources").mkdir()
+    (html / "_sources" / "first.ipynb").write_text(json.dumps(notebook))
+    kinds = _kinds(html, tmp_path)
+    assert kinds == {"first.html": {"missing figure"}}
