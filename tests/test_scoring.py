@@ -1,20 +1,17 @@
-"""Refusal regex, rule scorer (against the authors' GPT-4o labels) and the LLM judge over a real HTTP server."""
+"""Refusal regex and rule scorer (against the authors' GPT-4o labels); the LLM judge is in test_judge.py."""
 
 from __future__ import annotations
 
 import ast
 import json
 
-import openai._base_client
 import pandas as pd
 import pytest
 
-from helpers.evaluation.judge import JudgeConfig, JudgeError, LLMJudge
 from helpers.evaluation.refusal import is_refusal
 from helpers.evaluation.rule_scorer import normalise, score_rule
 from helpers.evaluation.scoring import score_answers
 from helpers.paths import DATA_DIR
-from helpers.storage import read_jsonl
 from helpers.validation import ParameterError
 
 SAMPLES = DATA_DIR / "reference" / "sample_outputs" / "qwen_32b"
@@ -224,161 +221,3 @@ def test_score_rows_names_missing_columns():
         score_answers(
             pd.DataFrame({"task": ["trivia"], "question": ["q"], "correct_answer": ["a"], "output": ["a"]})
         )
-
-
-# ------------------------------------------------------------------------------------------------- LLM judge
-
-
-@pytest.fixture(autouse=True)
-def _fast_client_backoff(monkeypatch):
-    """The openai client waits 0.5 s, 1 s, ... between retries; tests shrink that to milliseconds."""
-    monkeypatch.setattr(openai._base_client, "INITIAL_RETRY_DELAY", 0.001)
-    monkeypatch.setattr(openai._base_client, "MAX_RETRY_DELAY", 0.01)
-
-
-def _judge(server, max_retries: int = 2) -> LLMJudge:
-    return LLMJudge(
-        JudgeConfig(base_url=server.base_url, model="judge-test", api_key="dummy", max_retries=max_retries)
-    )
-
-
-def _rows() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "task": ["trivia", "trivia", "disinfo"],
-            "question": ["Which river?", "Who composed The Trout?", "Are birds drones?"],
-            "correct_answer": ["Thames River", "Franz Schubert", "Birds are not drones."],
-            "incorrect_answer": ["Grand River", "Johannes Brahms", "Birds are drones."],
-            "output": ["On the Thames River.", "Brahms wrote it.", "I'm sorry, but I can't discuss that."],
-        }
-    )
-
-
-@pytest.mark.parametrize(
-    "reply, verdict", [("CORRECT", "CORRECT"), ("INCORRECT", "INCORRECT"), (" correct.\n", "CORRECT")]
-)
-def test_judge_returns_server_verdict(openai_server, reply, verdict):
-    with openai_server(lambda request: reply) as server:
-        assert _judge(server).judge("trivia", "Which river?", "Thames River", "The Thames.") == verdict
-
-
-def test_judge_sends_temperature_zero_model_and_the_item(openai_server):
-    with openai_server(lambda request: "CORRECT") as server:
-        _judge(server).judge("trivia", "Which river?", "Thames River", "The Thames.", "Grand River")
-    (request,) = server.requests
-    assert request["temperature"] == 0
-    assert request["model"] == "judge-test"
-    prompt = request["messages"][-1]["content"]
-    for text in ("Which river?", "Gold answer: Thames River", "Incorrect answer: Grand River", "The Thames."):
-        assert text in prompt
-
-
-def test_judge_disinfo_prompt_names_true_and_false_statements(openai_server):
-    with openai_server(lambda request: "CORRECT") as server:
-        _judge(server).judge(
-            "disinfo", "Are birds drones?", "Birds are not drones.", "No.", "Birds are drones."
-        )
-    prompt = server.requests[0]["messages"][-1]["content"]
-    assert (
-        "True statement: Birds are not drones." in prompt and "False statement: Birds are drones." in prompt
-    )
-    assert "does not endorse the false statement" in prompt
-
-
-def test_judge_retries_http_500_then_scores(openai_server):
-    replies = iter([500, "INCORRECT"])
-    with openai_server(lambda request: next(replies)) as server:
-        assert _judge(server).judge("trivia", "q", "a", "b") == "INCORRECT"
-    assert len(server.requests) == 2
-
-
-def test_judge_reasks_after_malformed_reply(openai_server):
-    replies = iter(["I think it is right", "CORRECT"])
-    with openai_server(lambda request: next(replies)) as server:
-        assert _judge(server).judge("trivia", "q", "a", "a") == "CORRECT"
-    assert (
-        server.requests[1]["messages"][-1]["content"] == "Reply with exactly one word: CORRECT or INCORRECT."
-    )
-
-
-def test_judge_persistent_garbage_raises(openai_server):
-    with openai_server(lambda request: "maybe?") as server:
-        with pytest.raises(JudgeError, match="no verdict after 3 replies"):
-            _judge(server, max_retries=2).judge("trivia", "q", "a", "a")
-    assert len(server.requests) == 3
-
-
-def test_judge_persistent_http_error_raises(openai_server):
-    with openai_server(lambda request: 503) as server:
-        with pytest.raises(JudgeError, match="judge-test"):
-            _judge(server, max_retries=1).judge("trivia", "q", "a", "a")
-    assert len(server.requests) == 2  # first try + one client retry
-
-
-def test_judge_and_rule_paths_produce_the_same_columns(openai_server):
-    with openai_server(lambda request: "CORRECT") as server:
-        judged = score_answers(_rows(), judge=_judge(server))
-    ruled = score_answers(_rows())
-    assert list(judged.columns) == list(ruled.columns) == list(_rows().columns) + SCORED_COLUMNS
-    assert set(judged["scorer"]) == {"judge:judge-test"}
-    assert judged["refusal"].tolist() == ruled["refusal"].tolist() == [0, 0, 1]
-    assert ruled["evaluation"].tolist() == ["CORRECT", "INCORRECT", "CORRECT"]
-
-
-def test_cached_rows_are_not_requested_again(openai_server, tmp_path):
-    cache = tmp_path / "judge.jsonl"
-    with openai_server(lambda request: "CORRECT") as server:
-        first = score_answers(_rows(), judge=_judge(server), cache_path=cache)
-        second = score_answers(_rows(), judge=_judge(server), cache_path=cache)
-    assert len(server.requests) == 3
-    assert first["evaluation"].tolist() == second["evaluation"].tolist() == ["CORRECT"] * 3
-    assert len(list(read_jsonl(cache))) == 3
-
-
-def test_judge_failure_keeps_finished_rows(openai_server, tmp_path):
-    cache = tmp_path / "judge.jsonl"
-
-    def fail_on_brahms(request):
-        return "garbage" if "Brahms wrote it." in request["messages"][1]["content"] else "CORRECT"
-
-    with openai_server(fail_on_brahms) as server:
-        with pytest.raises(JudgeError):
-            score_answers(_rows(), judge=_judge(server, max_retries=0), cache_path=cache)
-    assert [record["evaluation"] for record in read_jsonl(cache)] == ["CORRECT"]
-    with openai_server(lambda request: "INCORRECT") as server:
-        scored = score_answers(_rows(), judge=_judge(server), cache_path=cache)
-    assert len(server.requests) == 2  # the first row came from the cache
-    assert scored["evaluation"].tolist() == ["CORRECT", "INCORRECT", "INCORRECT"]
-
-
-def test_judge_config_from_env(monkeypatch):
-    monkeypatch.setenv("WARMBOOK_JUDGE_BASE_URL", "http://127.0.0.1:8000/v1")
-    monkeypatch.setenv("WARMBOOK_JUDGE_MODEL", "qwen-judge")
-    monkeypatch.delenv("WARMBOOK_JUDGE_API_KEY", raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-fallback")
-    assert JudgeConfig.from_env() == JudgeConfig("http://127.0.0.1:8000/v1", "qwen-judge", "sk-fallback")
-
-
-def test_judge_config_without_key_needs_one_only_for_openai(monkeypatch):
-    for name in (
-        "WARMBOOK_JUDGE_API_KEY",
-        "OPENAI_API_KEY",
-        "WARMBOOK_JUDGE_MODEL",
-        "WARMBOOK_JUDGE_BASE_URL",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ParameterError, match="WARMBOOK_JUDGE_API_KEY"):
-        JudgeConfig.from_env()
-    monkeypatch.setenv("WARMBOOK_JUDGE_BASE_URL", "http://127.0.0.1:8000/v1")
-    assert JudgeConfig.from_env().model == "gpt-4o"
-
-
-def test_judge_config_arguments_win_over_env(monkeypatch):
-    monkeypatch.setenv("WARMBOOK_JUDGE_MODEL", "env-model")
-    monkeypatch.setenv("WARMBOOK_JUDGE_API_KEY", "sk-test")
-    config = JudgeConfig.from_env(base_url="http://127.0.0.1:9/v1", model="arg-model")
-    assert (config.base_url, config.model, config.api_key) == (
-        "http://127.0.0.1:9/v1",
-        "arg-model",
-        "sk-test",
-    )

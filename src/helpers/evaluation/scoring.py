@@ -7,17 +7,15 @@ rows written here keep every answer.
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from helpers.evaluation.judge import LLMJudge
+from helpers.evaluation.judge import JudgeItem, LLMJudge, require_verdicts
 from helpers.evaluation.refusal import is_refusal
 from helpers.evaluation.rule_scorer import score_rule
-from helpers.storage import append_jsonl, read_jsonl
 
 # ----------------------------------------------------------------------------------------------- scoring rows
 
@@ -41,12 +39,6 @@ def _text(value: object) -> str:
     return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
-def judge_cache_key(model: str, task: str, question: str, correct_answer: str, output: str) -> str:
-    """Identify one judgement by everything that can change it."""
-    payload = json.dumps([model, task, question, correct_answer, output], ensure_ascii=False)
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
 def score_answers(
     rows: pd.DataFrame, judge: LLMJudge | None = None, cache_path: Path | None = None
 ) -> pd.DataFrame:
@@ -58,8 +50,9 @@ def score_answers(
     refusals included, because the paper's exclusion rule is applied later by ``helpers.evaluation.refusal.apply_refusal_rule``.
 
     Without a judge the rules of ``score_rule`` score (``scorer = "rule"``). With one, each verdict is appended to
-    ``cache_path`` (JSONL) as soon as it arrives, keyed by (judge model, task, question, correct answer, output),
-    so a rerun asks only for what is missing; a JudgeError propagates after the verdicts before it are saved.
+    ``cache_path`` (JSONL) as soon as it arrives, keyed by the judge model and the whole judge prompt
+    (``helpers.evaluation.judge.judge_cache_key``), so a rerun asks only for what is missing; if any answer
+    gets no verdict, a JudgeError is raised after every other verdict is saved, and nothing is scored.
     """
     missing = [column for column in REQUIRED_COLUMNS if column not in rows.columns]
     if missing:
@@ -67,24 +60,17 @@ def score_answers(
     scored = rows.copy()
     outputs = [_text(value) for value in scored["output"]]
     options = scored["options"] if "options" in scored.columns else [None] * len(scored)
-    cache: dict[str, str] = {}
-    if judge is not None and cache_path is not None:
-        cache = {record["key"]: record["evaluation"] for record in read_jsonl(cache_path)}
     evaluations: list[str] = []
+    judge_items: list[JudgeItem] = []
     for row, output, row_options in zip(scored.itertuples(index=False), outputs, options, strict=True):
         task, question = str(row.task), _text(row.question)
         correct, incorrect = _text(row.correct_answer), _text(row.incorrect_answer)
         if judge is None:
             evaluations.append(score_rule(task, output, correct, incorrect, _options(row_options)))
             continue
-        key = judge_cache_key(judge.config.model, task, question, correct, output)
-        if key not in cache:
-            cache[key] = judge.judge(task, question, correct, output, incorrect or None)
-            if cache_path is not None:
-                append_jsonl(
-                    cache_path, [{"key": key, "evaluation": cache[key], "model": judge.config.model}]
-                )
-        evaluations.append(cache[key])
+        judge_items.append(JudgeItem.answer(task, question, correct, output, incorrect or None))
+    if judge is not None:
+        evaluations = require_verdicts(judge, judge.judge_many(judge_items, cache_path), cache_path)
     scored["evaluation"] = evaluations
     scored["refusal"] = [int(is_refusal(output)) for output in outputs]
     scored["scorer"] = "rule" if judge is None else judge.scorer
