@@ -1,0 +1,217 @@
+"""How far the rule scorer agrees with the paper's GPT-4o judge, on the authors' labelled sample outputs.
+
+The authors released, per model, 20 scored outputs per task and variant (``sample_data/<model>/<variant>/
+<task>_<variant>_outputs.csv``; bundled for Qwen-2.5-32B under ``data/reference/sample_outputs/qwen_32b``,
+data/MANIFEST.md). Each row carries the GPT-4o verdict in ``evaluation``. :func:`labelled_samples` turns such a
+folder into evaluation rows with the answers and the prompt the scorer needs; :func:`scorer_agreement` rescores
+them with ``score_rule`` and reports, per task, the share of agreeing verdicts, the majority-class baseline (the
+share of the commonest GPT-4o label: what "always say that label" would score) and Cohen's kappa, which is 0
+for a scorer no better than chance and 1 for full agreement. Agreement alone flatters a scorer when one label
+dominates (Disinfo is 95% CORRECT), which is why the baseline and kappa stand next to it.
+
+:func:`sample_half` fixes a split of the samples into two halves by question, so that thresholds can be chosen
+on one half and checked on the other (``tests/test_scorer_check.py``).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.inter_rater import cohens_kappa
+
+from helpers.evaluation.items import Item, load_items
+from helpers.evaluation.prompts import build_prompt
+from helpers.evaluation.scoring import score_answers
+from helpers.paths import DATA_DIR
+from helpers.validation import ParameterError
+from helpers.vocabulary import CORRECT, INCORRECT, TASKS
+
+SAMPLE_DIR = DATA_DIR / "reference" / "sample_outputs"
+VARIANTS = ("original", "warm")
+AGREEMENT_COLUMNS = ["task", "n", "agreement", "baseline", "kappa"]
+#: Per task: the column naming the question, the template column and the answer columns of the original file.
+_FIELDS = {
+    "trivia": ("content_key", "prompt_template", ("correct_answer", "incorrect_answer")),
+    "truthfulqa": ("content_key", "prompt_template", ("correct_answer", "incorrect_answer")),
+    "disinfo": ("prompt_disinfo", "prompt_template", ("ground_truth", "ground_false")),
+    "medqa": ("original_question", "prompt_type", ("answer", "wrong_answer")),
+}
+
+
+def _read(path: Path) -> pd.DataFrame:
+    # keep_default_na=False: TruthfulQA answers such as "None" and "N/A" are literal strings (data/MANIFEST.md).
+    return pd.read_csv(path, keep_default_na=False, na_values=[])
+
+
+def _answers(task: str, original: pd.DataFrame) -> pd.DataFrame:
+    """One row per question with ``question, correct_answer, incorrect_answer, original_question[, options]``.
+
+    TriviaQA / TruthfulQA answers come from the bundled items, because the sample CSVs lost the literal answer
+    "None" to an empty cell (the items match the samples on every other answer, data/MANIFEST.md). Disinfo
+    pairs come from the original file first (MASK repeats three questions with different propositions), then
+    the items; MedQA answers, options and the first-person question come from the original file.
+    """
+    key = _FIELDS[task][0]
+    if task in ("trivia", "truthfulqa"):
+        items = load_items(task)
+        return pd.DataFrame(
+            {
+                key: [item.extra["content_key"] for item in items],
+                "question": [item.question for item in items],
+                "correct_answer": [item.correct_answer for item in items],
+                "incorrect_answer": [item.incorrect_answer for item in items],
+                "original_question": [item.original_question for item in items],
+            }
+        ).drop_duplicates(key)
+    if task == "disinfo":
+        items = load_items(task)
+        bundled = pd.DataFrame(
+            {
+                key: [item.question for item in items],
+                "ground_truth": [item.correct_answer for item in items],
+                "ground_false": [item.incorrect_answer for item in items],
+            }
+        )
+        pairs = pd.concat([original[[key, "ground_truth", "ground_false"]], bundled]).drop_duplicates(key)
+        return pairs.assign(question=pairs[key], original_question=pairs[key]).rename(
+            columns={"ground_truth": "correct_answer", "ground_false": "incorrect_answer"}
+        )
+    answers = original.drop_duplicates(key)[[key, "question", "answer", "wrong_answer", "options"]]
+    return answers.assign(
+        original_question=answers[key],
+        options=answers["options"].map(lambda text: json.dumps(ast.literal_eval(text))),
+    ).rename(columns={"answer": "correct_answer", "wrong_answer": "incorrect_answer"})
+
+
+def _rebuilt_prompt(task: str, row: pd.Series, template: str) -> str:
+    """The prompt of a row the original file lacks, without its context statement (unknown for warm rows).
+
+    Everything the scorer reads in a prompt is there: the question and the user's stated belief.
+    """
+    item = Item(
+        task,
+        "sample",
+        row["question"],
+        row["correct_answer"],
+        row["incorrect_answer"],
+        row["original_question"],
+    )
+    return build_prompt(item, template, "unmodified", "")
+
+
+def labelled_samples(folders: Sequence[Path] | None = None) -> pd.DataFrame:
+    """The authors' GPT-4o-scored sample outputs of every model folder, as rows ``score_answers`` can score.
+
+    ``folders`` are model folders in the authors' ``sample_data/`` layout (``<folder>/<variant>/<task>_<variant>_
+    outputs.csv``; default: every folder under ``data/reference/sample_outputs``). Columns: ``model`` (the folder
+    name), ``variant``, ``task``, ``item_key`` (the question the split is made on), ``question``,
+    ``correct_answer``, ``incorrect_answer``, ``options`` (MedQA), ``prompt_template``, ``amendment_type``,
+    ``prompt``, ``output`` and ``evaluation`` (GPT-4o's verdict).
+
+    Warm files keep only the question, template, context and output. The authors' eval files hold one prompt per
+    (question, template, context) (data/MANIFEST.md), so a warm row takes the prompt of the original row with the
+    same three; the few without one get the prompt rebuilt without its context statement.
+    """
+    folders = sorted(p for p in SAMPLE_DIR.iterdir() if p.is_dir()) if folders is None else list(folders)
+    if not folders:
+        raise ParameterError(
+            "folders", folders, "at least one model folder in the authors' sample_data layout"
+        )
+    frames = []
+    for folder in map(Path, folders):
+        for task, (key, template, _) in _FIELDS.items():
+            paths = {v: folder / v / f"{task}_{v}_outputs.csv" for v in VARIANTS}
+            missing = [str(path) for path in paths.values() if not path.is_file()]
+            if missing:
+                raise ParameterError("folders", str(folder), f"a folder holding {missing[0]}")
+            original = _read(paths["original"])
+            answers = _answers(task, original)
+            prompts = original[[key, template, "amendment_type", "prompt"]]
+            for variant, path in paths.items():
+                raw = _read(path)[[key, template, "amendment_type", "output", "evaluation"]]
+                rows = raw.merge(answers, on=key, how="left").merge(
+                    prompts, on=[key, template, "amendment_type"], how="left"
+                )
+                if rows["correct_answer"].isna().any():
+                    unknown = rows.loc[rows["correct_answer"].isna(), key].iloc[0]
+                    raise ParameterError(
+                        "folders", str(folder), f"samples whose questions are known; {unknown!r} is not"
+                    )
+                rows["prompt"] = [
+                    prompt if isinstance(prompt, str) else _rebuilt_prompt(task, row, row[template])
+                    for prompt, (_, row) in zip(rows["prompt"], rows.iterrows(), strict=True)
+                ]
+                frames.append(
+                    rows.rename(columns={key: "item_key", template: "prompt_template"}).assign(
+                        model=folder.name,
+                        variant=variant,
+                        task=task,
+                        evaluation=rows["evaluation"].str.strip(),
+                    )
+                )
+    columns = [
+        "model", "variant", "task", "item_key", "question", "correct_answer", "incorrect_answer", "options",
+        "prompt_template", "amendment_type", "prompt", "output", "evaluation",
+    ]  # fmt: skip
+    return pd.concat(frames, ignore_index=True).reindex(columns=columns)
+
+
+def sample_half(keys: Sequence[str]) -> np.ndarray:
+    """0 or 1 for each question: the parity of the first byte of the SHA-256 of its text.
+
+    Fixed before any agreement was computed; splitting by question keeps a question's original and warm rows
+    (and its templates) in the same half, so the held-out half holds questions the thresholds never saw.
+    """
+    return np.array([hashlib.sha256(str(key).encode()).digest()[0] % 2 for key in keys])
+
+
+def cohen_kappa(reference: Sequence[str], scores: Sequence[str]) -> float:
+    """Cohen's kappa of two CORRECT/INCORRECT label lists (statsmodels), NaN when it is undefined.
+
+    Kappa = (p_o - p_e) / (1 - p_e) is undefined (0/0) when both raters give a single, identical label to every
+    row, as on a Disinfo half where GPT-4o said CORRECT throughout.
+    """
+    labels = [CORRECT, INCORRECT]
+    table = pd.crosstab(pd.Categorical(reference, labels), pd.Categorical(scores, labels), dropna=False)
+    expected = (table.sum(axis=0) * table.sum(axis=1)).sum() / table.to_numpy().sum() ** 2
+    return float("nan") if np.isclose(expected, 1.0) else float(cohens_kappa(table.to_numpy()).kappa)
+
+
+def scorer_agreement(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per task: ``n``, ``agreement`` of the rule scorer with the reference labels, ``baseline``, ``kappa``.
+
+    ``rows`` are evaluation rows whose ``evaluation`` holds the reference verdict (the authors' GPT-4o labels,
+    as from :func:`labelled_samples`) with ``task, question, correct_answer, incorrect_answer, output`` and,
+    for the echo rule, ``prompt``. The rows are rescored with the rule scorer (``score_answers`` without a
+    judge). ``baseline`` is the share of the commonest reference label in the task; ``kappa`` is Cohen's kappa
+    (:func:`cohen_kappa`, NaN when undefined). Tasks come in the order of ``helpers.vocabulary.TASKS``.
+    """
+    if rows.empty:
+        raise ParameterError("rows", "an empty table", "labelled evaluation rows")
+    labels = set(rows["evaluation"])
+    if not labels <= {CORRECT, INCORRECT}:
+        raise ParameterError(
+            "rows['evaluation']", sorted(labels - {CORRECT, INCORRECT}), f"{CORRECT} or {INCORRECT}"
+        )
+    rescored = score_answers(rows.drop(columns=["evaluation"]))["evaluation"].to_numpy()
+    reference = rows["evaluation"].to_numpy()
+    result = []
+    for task in [t for t in TASKS if t in set(rows["task"])]:
+        mask = (rows["task"] == task).to_numpy()
+        ref, rule = reference[mask], rescored[mask]
+        result.append(
+            {
+                "task": task,
+                "n": int(mask.sum()),
+                "agreement": float((ref == rule).mean()),
+                "baseline": float(pd.Series(ref).value_counts(normalize=True).max()),
+                "kappa": cohen_kappa(ref, rule),
+            }
+        )
+    return pd.DataFrame(result, columns=AGREEMENT_COLUMNS)
