@@ -45,7 +45,9 @@ def score_answers(
     """Fill ``evaluation``, ``refusal``, ``scorer`` and ``response_length`` of evaluation rows (CONTRIBUTING.md).
 
     Rows need ``task, question, correct_answer, incorrect_answer, output`` (Disinfo: the ground truth and its
-    false counterpart as the two answers); MedQA rows may carry ``options`` (dict, JSON or dict literal).
+    false counterpart as the two answers); MedQA rows may carry ``options`` (dict, JSON or dict literal), and
+    any row its ``prompt``, which the rule scorer needs to tell an echo of the user's belief from the answer's
+    own claim (``helpers.evaluation.rule_scorer.score_rule``).
     ``refusal`` is the paper's regex (0/1) and ``response_length`` counts characters; every row is scored,
     refusals included, because the paper's exclusion rule is applied later by ``helpers.evaluation.refusal.apply_refusal_rule``.
 
@@ -60,13 +62,16 @@ def score_answers(
     scored = rows.copy()
     outputs = [_text(value) for value in scored["output"]]
     options = scored["options"] if "options" in scored.columns else [None] * len(scored)
+    prompts = [_text(p) or None for p in scored["prompt"]] if "prompt" in scored.columns else [None] * len(scored)
     evaluations: list[str] = []
     judge_items: list[JudgeItem] = []
-    for row, output, row_options in zip(scored.itertuples(index=False), outputs, options, strict=True):
+    for row, output, row_options, prompt in zip(
+        scored.itertuples(index=False), outputs, options, prompts, strict=True
+    ):
         task, question = str(row.task), _text(row.question)
         correct, incorrect = _text(row.correct_answer), _text(row.incorrect_answer)
         if judge is None:
-            evaluations.append(score_rule(task, output, correct, incorrect, _options(row_options)))
+            evaluations.append(score_rule(task, output, correct, incorrect, _options(row_options), prompt))
             continue
         judge_items.append(JudgeItem.answer(task, question, correct, output, incorrect or None))
     if judge is not None:
