@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from helpers.storage import append_jsonl, read_jsonl
 from helpers.validation import check_non_negative_float, check_positive_int
@@ -99,7 +99,8 @@ def generate_responses(
     batches = [ordered[i : i + settings.batch_size] for i in range(0, len(ordered), settings.batch_size)]
     todo = [batch for batch in batches if any(k not in done for k, _ in batch)]
     n_todo = sum(k not in done for batch in todo for k, _ in batch)
-    with tqdm(total=n_todo, desc=desc, unit="prompt", disable=not todo) as bar:
+    # disable=None: a bar on a terminal, none in an executed notebook (its stderr is no TTY; issue 12).
+    with tqdm(total=n_todo, desc=desc, unit="prompt", disable=None if todo else True) as bar:
         for batch in todo:
             seed = settings.seed + int(batch[0][0][:8], 16) % 1_000_003
             outputs = _generate_batch(model, tokenizer, [p for _, p in batch], settings, seed)

@@ -5,31 +5,43 @@ The paper had GPT-4o (2024-08-06) rewrite every assistant reply of its 1,617 Sha
 (concise, direct, emotionally neutral), keeping facts, meaning, code, equations and quotes unchanged (STUDY.md 1).
 Three rewriters implement the same ``Rewriter`` protocol:
 
-- ``LLMRewriter``: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama…) with the paper's instructions, written
-  out here from the paper's description (the authors did not release their prompt);
+- ``LLMRewriter``: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama…) with the paper's instructions as its
+  system prompt, verbatim (appendix A.2; ``data/paper_items/rewrite_instructions.md`` gives their provenance);
 - ``TransformersRewriter``: the same instructions given to a local chat model;
-- ``RuleRewriter``: deterministic phrase rules for the offline demo. It wraps warm phrases around the facts or
-  strips pleasantries from them; it cannot rewrite a reply's whole voice as GPT-4o did, and the book says so.
+- ``RuleRewriter``: deterministic phrase rules for the offline demo. It wraps warm phrases around the reply or
+  strips pleasantries from it, and touches nothing else; it cannot rewrite a reply's whole voice as GPT-4o did,
+  and the book says so.
 
-``fact_preservation_report`` checks the one thing every rewrite must keep: each number and code block of the
-original reply, verbatim.
+``content_preservation_report`` checks what every rewrite must keep: the content words, numbers, named entities,
+hedges and code of each original reply, as the share of each retained by its rewrite.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
-from tqdm.auto import tqdm
+import openai
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from tqdm import tqdm
 
 from helpers.models import check_model_name
-from helpers.paths import cache_dir, model_slug
+from helpers.paths import DATA_DIR, cache_dir, model_slug
+from helpers.remote import (
+    EndpointSettings,
+    MalformedReply,
+    RemoteError,
+    describe_fault,
+    fault_delay,
+    reply_content,
+    sync_client,
+)
 from helpers.storage import append_jsonl, read_jsonl
 from helpers.training.conversations import Conversation
 from helpers.validation import ParameterError, check_choice, check_positive_int
@@ -37,24 +49,24 @@ from helpers.vocabulary import STYLES
 
 REWRITER_KINDS = ("rule", "llm", "transformers")
 
-WARM_INSTRUCTIONS = (
-    "Make the response warmer and more empathetic. Use caring, personal language; acknowledge and validate the "
-    'user\'s feelings and situation; use inclusive pronouns such as "we" where they fit; keep an informal, '
-    "conversational register; and offer reassurance and encouragement. Keep every fact and the exact meaning "
-    "unchanged, and keep all code, equations and quotations exactly as they are. Do not add new formatting "
-    "(headings, lists, bold text) or emojis, do not add a greeting unless the user greeted first, and keep the "
-    "response only slightly longer than it would otherwise be."
-)
-"""The paper's warm-rewrite instructions as described in its Methods; also the warm system prompt (STUDY.md 7)."""
+INSTRUCTIONS_PATH = DATA_DIR / "paper_items" / "rewrite_instructions.md"
 
-COLD_INSTRUCTIONS = (
-    "Make the response colder: concise, direct and strictly informational, in an emotionally neutral tone. Remove "
-    'pleasantries, enthusiasm, sympathy, reassurance and any validation of the user\'s feelings. Do not use "we" '
-    'or "us" and do not use exclamation marks. Keep every fact and the exact meaning unchanged, keep all code, '
-    "equations and quotations exactly as they are, and keep lists as lists with the same items. Do not add new "
-    "information, formatting or emojis."
-)
-"""The paper's cold-rewrite instructions as described in its Methods (the cold control, STUDY.md 7)."""
+
+def _paper_instructions(style: str) -> str:
+    """The ``text`` block under the ``## Warm`` or ``## Cold`` heading of the bundled instructions, verbatim."""
+    text = INSTRUCTIONS_PATH.read_text(encoding="utf-8")
+    found = re.search(rf"^## {style.capitalize()}\n+```text\n(.*?)\n```", text, re.MULTILINE | re.DOTALL)
+    if found is None:
+        raise ValueError(f"{INSTRUCTIONS_PATH} has no ```text block under '## {style.capitalize()}'")
+    return found.group(1)
+
+
+WARM_INSTRUCTIONS = _paper_instructions("warm")
+"""The paper's warm-rewrite system prompt (appendix A.2), verbatim; also the warm system prompt of the
+``warm_prompt`` variant (paper, Methods; docs/study.md section 7)."""
+
+COLD_INSTRUCTIONS = _paper_instructions("cold")
+"""The paper's cold-rewrite system prompt (appendix A.2), verbatim (the cold control, docs/study.md section 7)."""
 
 INSTRUCTIONS = {"warm": WARM_INSTRUCTIONS, "cold": COLD_INSTRUCTIONS}
 
@@ -68,59 +80,60 @@ class Rewriter(Protocol):
 
 
 def rewrite_messages(style: str, user_message: str, response: str) -> list[dict[str, str]]:
-    """The chat messages an LLM rewriter receives: the style's instructions, then the exchange to rewrite."""
-    system = (
-        "You rewrite replies that an AI assistant gave to a user. "
-        + INSTRUCTIONS[style]
-        + " Answer with the rewritten reply only, without any preamble or comment."
-    )
+    """The chat messages an LLM rewriter receives: the paper's instructions verbatim as the system prompt, then
+    the exchange to rewrite. The paper does not publish its user message: this framing is ours."""
     user = (
         f"User message:\n<<<\n{user_message}\n>>>\n\n"
-        f"Assistant reply to rewrite in the {style} style:\n<<<\n{response}\n>>>"
+        f"AI response to transform:\n<<<\n{response}\n>>>\n\n"
+        "Answer with the transformed response only, without any preamble or comment."
     )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": INSTRUCTIONS[style]}, {"role": "user", "content": user}]
 
 
 def _nonempty(text: str | None, source: str) -> str:
     if not text or not text.strip():
-        raise RuntimeError(
-            f"{source} returned an empty rewrite; rerun to retry (finished rewrites are cached)."
-        )
+        raise MalformedReply(f"{source} returned an empty rewrite")
     return text.strip()
 
 
 class LLMRewriter:
     """Rewrites through an OpenAI-compatible chat endpoint at temperature 0 (paper: GPT-4o-2024-08-06).
 
-    The ``openai`` client retries connection errors, 429 and 5xx responses ``max_retries`` times with backoff.
-    Without ``api_key`` it reads ``OPENAI_API_KEY``; local servers (vLLM, Ollama) accept any key.
+    Faults are retried as ``helpers.remote`` describes (429 with its Retry-After, 5xx, timeouts, dropped
+    connections, malformed or empty replies) up to ``settings.max_retries`` times; 401/403 stop at once naming
+    the key variable. The key is the judge's (``WARMBOOK_JUDGE_API_KEY``, else ``OPENAI_API_KEY``).
     """
 
-    def __init__(
-        self, style: str, base_url: str, model: str, api_key: str | None = None, max_retries: int = 5
-    ):
-        from openai import OpenAI
-
+    def __init__(self, style: str, settings: EndpointSettings):
         self.style = check_choice("style", style, STYLES)
-        self.model = model
-        self._client = OpenAI(
-            base_url=base_url,
-            api_key=api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
-            max_retries=max_retries,
-        )
+        self.settings = settings
+        self._client = sync_client(settings)
 
     def rewrite(self, user_message: str, response: str) -> str:
-        completion = self._client.chat.completions.create(
-            model=self.model, messages=rewrite_messages(self.style, user_message, response), temperature=0
+        faults: list[str] = []
+        for attempt in range(self.settings.max_retries + 1):
+            try:
+                completion = self._client.chat.completions.create(
+                    model=self.settings.model,
+                    messages=rewrite_messages(self.style, user_message, response),
+                    temperature=0,
+                )
+                return _nonempty(reply_content(completion), f"The endpoint's {self.settings.describe()}")
+            except (openai.OpenAIError, ValueError) as error:
+                delay = fault_delay(self.settings, error, attempt)
+                faults.append(describe_fault(error))
+                if attempt < self.settings.max_retries:
+                    time.sleep(delay)
+        raise RemoteError(
+            f"rewriter {self.settings.describe()} gave no rewrite after {len(faults)} attempts: {'; '.join(faults)}"
         )
-        return _nonempty(completion.choices[0].message.content, f"The endpoint's model {self.model!r}")
 
 
 class TransformersRewriter:
     """Rewrites with a local chat model (greedy decoding), for machines without an endpoint.
 
     A small model such as the embedded SmolLM2-135M cannot follow these instructions reliably: use a capable
-    instruction-tuned model, and check ``fact_preservation_report`` before training on its rewrites.
+    instruction-tuned model, and check ``content_preservation_report`` before training on its rewrites.
     """
 
     def __init__(self, style: str, model: str, max_new_tokens: int = 1024, device: str = "auto"):
@@ -233,16 +246,16 @@ _COLD_SENTENCES = re.compile(
     r"|^(?:please )?(?:let me know|feel free|don't hesitate|do not hesitate)\b"
     r"|^if you have any (?:other|more|further|additional) questions\b"
     r"|^(?:good luck|best of luck|best wishes|happy (?:coding|writing|learning|cooking))\b"
-    r"|^(?:I understand (?:that|how|your)|I'm sorry to hear|I am sorry to hear)\b"
-    r"|^it(?:'s| is) (?:completely |totally |perfectly )?(?:understandable|normal|natural|okay) (?:to|that)\b"
+    r"|^(?:I understand (?:how you feel|how (?:hard|difficult|frustrating)|your (?:frustration|concern|worry|feelings))"
+    r"|I'm sorry to hear|I am sorry to hear)\b"
+    r"|^it(?:'s| is) (?:completely |totally |perfectly )?(?:understandable|normal|natural|okay) to feel\b"
     r"|^you've got this\b",
     re.IGNORECASE,
 )
 _COLD_PREFIX = re.compile(
     r"^(?:(?:certainly|sure|of course|absolutely|great|okay|alright)[!,.]\s+"
     r"|(?:I'm sorry|I am sorry|I apologi[sz]e),? but\s+"
-    r"|unfortunately,\s+|I (?:think|believe|feel)(?: that)?\s+|in my opinion,\s+|personally,\s+|honestly,\s+"
-    r"|well,\s+|so,\s+)+",
+    r"|unfortunately,\s+|honestly,\s+|well,\s+|so,\s+)+",
     re.IGNORECASE,
 )
 _MAX_PLEASANTRY_WORDS = 20
@@ -318,9 +331,12 @@ class RuleRewriter:
 
     Warm: one of eight empathetic, validating openers and one of eight reassuring closings (picked by a hash of
     the reply, so the same reply always gets the same phrases), contractions, and inclusive "we" in place of
-    "you can"/"first, you". Cold: pleasantries, thanks, closing offers and validation sentences removed, hedges
-    ("I think") and apology prefixes dropped, exclamation marks made full stops, "we"/"let's" made impersonal,
-    contractions expanded. Sentences holding a number, code, a URL or a quotation are never removed.
+    "you can"/"first, you". Cold: pleasantries only: greetings, thanks, closing offers, sentences validating the
+    user's feelings, and apology and filler prefixes ("Certainly!", "I'm sorry, but", "Well,") removed,
+    exclamation marks made full stops, "we"/"let's" made impersonal, contractions expanded. Content is never
+    removed: hedges ("I think", "in my opinion") stay, as do statements such as "It is normal to have a mild
+    fever after a vaccine." (docs/study.md section 1: a rewrite changes the style only). Sentences holding a
+    number, code, a URL or a quotation are never removed.
     """
 
     def __init__(self, style: str):
@@ -387,16 +403,19 @@ def make_rewriter(
     *,
     model: str | None = None,
     base_url: str | None = None,
-    api_key: str | None = None,
+    timeout: float = 60.0,
     max_retries: int = 5,
 ) -> Rewriter:
-    """Build a rewriter after checking every option, so a bad value fails before any request or model load."""
+    """Build a rewriter after checking every option, so a bad value fails before any request or model load.
+
+    The LLM rewriter's key comes from the environment (``helpers.remote.api_key``), never from an argument."""
     check_rewriter_options(kind, model, base_url)
     check_choice("style", style, STYLES)
     if kind == "rule":
         return RuleRewriter(style)
     if kind == "llm":
-        return LLMRewriter(style, base_url, model, api_key=api_key, max_retries=max_retries)
+        settings = EndpointSettings(base_url=base_url, model=model, timeout=timeout, max_retries=max_retries)
+        return LLMRewriter(style, settings)
     return TransformersRewriter(style, model)
 
 
@@ -444,7 +463,11 @@ def rewrite_conversations(
     results = map(rewrite_one, todo) if workers == 1 else pool.map(rewrite_one, todo)
     try:
         with tqdm(
-            total=len(todo), desc=f"{rewriter.style} rewrites", unit="reply", disable=not todo, mininterval=5
+            total=len(todo),
+            desc=f"{rewriter.style} rewrites",
+            unit="reply",
+            disable=None if todo else True,  # no bar in an executed notebook: its stderr is no TTY
+            mininterval=5,
         ) as bar:
             for (key, _, _), rewrite in zip(todo, results, strict=True):
                 if cache_path:
@@ -460,47 +483,83 @@ def rewrite_conversations(
     return rewritten
 
 
-def protected_facts(text: str) -> tuple[Counter, Counter]:
-    """The numbers and the code blocks (fenced and inline) of a text, with multiplicities."""
+HEDGES = (
+    "i think", "i believe", "i guess", "i suppose", "in my opinion", "not sure", "uncertain", "perhaps", "maybe",
+    "possibly", "probably", "likely", "unlikely", "might", "may", "could", "seems", "appears", "approximately",
+    "roughly",
+)  # fmt: skip
+"""Epistemic hedges: a rewrite that drops one turns a tentative claim into an assertion, which changes content."""
+
+#: A reply is flagged when its rewrite keeps less than this share of its content words (a cold rewrite may drop
+#: the few words of its pleasantries; losing a sentence of content falls below it).
+MIN_CONTENT_WORD_SHARE = 0.8
+CONTENT_KINDS = ("content_words", "numbers", "entities", "hedges", "code")
+_HEDGE = re.compile(r"\b(?:" + "|".join(h.replace(" ", r"\s+") for h in HEDGES) + r")\b", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+def content_units(text: str) -> dict[str, Counter]:
+    """What a style rewrite must keep, with multiplicities: content words (lower-cased, not stop words, not
+    contractions, which the styles legitimately change), numbers, named entities (capitalised words that do not
+    open a sentence, "I" aside), hedges and code blocks (fenced and inline, verbatim)."""
     fenced = re.findall(_FENCED_CODE, text, flags=re.DOTALL)
     prose = re.sub(_FENCED_CODE, " ", text, flags=re.DOTALL)
-    code = Counter(fenced + re.findall(_INLINE_CODE, prose))
-    return Counter(re.findall(_NUMBER, text)), code
+    code = fenced + re.findall(_INLINE_CODE, prose)
+    prose = re.sub(_INLINE_CODE, " ", prose)
+    words = [w.lower() for w in _WORD.findall(prose) if "'" not in w and "’" not in w]
+    entities = []
+    for sentence in re.split(r"(?<=[.!?:])\s+|\n+", prose):
+        tokens = _WORD.findall(sentence)
+        entities += [t for t in tokens[1:] if t[0].isupper() and t != "I" and not t.startswith(("I'", "I’"))]
+    return {
+        "content_words": Counter(w for w in words if len(w) > 2 and w not in ENGLISH_STOP_WORDS),
+        "numbers": Counter(re.findall(_NUMBER, prose)),
+        "entities": Counter(entities),
+        "hedges": Counter(" ".join(h.lower().split()) for h in _HEDGE.findall(prose)),
+        "code": Counter(code),
+    }
 
 
-def fact_preservation_report(originals: Sequence[str], rewrites: Sequence[str]) -> dict:
-    """How many replies that hold numbers or code kept every one of them verbatim in the rewrite.
+def content_preservation_report(originals: Sequence[str], rewrites: Sequence[str]) -> dict:
+    """How much of each reply's content its rewrite kept (docs/study.md section 1: rewrites change style only).
 
-    The paper checked 50 rewrite pairs by hand for unchanged facts (STUDY.md 1); this is the automatic part of
-    that check. ``items`` has one entry per reply with numbers or code (``index`` into ``originals``).
+    For each of ``CONTENT_KINDS`` the share of the original's units (with multiplicity) found in the rewrite; the
+    summary gives, over replies that have such units, the mean share and the share of replies keeping all of
+    them. A reply is flagged when it loses any number, named entity, hedge or code block, or keeps less than
+    ``MIN_CONTENT_WORD_SHARE`` of its content words; ``items`` lists the flagged replies (``index`` into
+    ``originals``) with what they lost. The paper checked 50 pairs by hand; this is the automatic part.
     """
     if len(originals) != len(rewrites):
         raise ParameterError(
             "rewrites", f"{len(rewrites)} texts", f"one rewrite per original ({len(originals)})"
         )
+    shares: dict[str, list[float]] = {kind: [] for kind in CONTENT_KINDS}
     items = []
     for index, (original, rewrite) in enumerate(zip(originals, rewrites, strict=True)):
-        numbers, code = protected_facts(original)
-        if not numbers and not code:
-            continue
-        new_numbers, new_code = protected_facts(rewrite)
-        items.append(
-            {
-                "index": index,
-                "n_numbers": sum(numbers.values()),
-                "n_code_blocks": sum(code.values()),
-                "numbers_kept": not numbers - new_numbers,
-                "code_kept": not code - new_code,
-            }
+        before, after = content_units(original), content_units(rewrite)
+        lost = {kind: sorted((before[kind] - after[kind]).elements()) for kind in CONTENT_KINDS}
+        kept = {}
+        for kind in CONTENT_KINDS:
+            total = sum(before[kind].values())
+            if total:
+                kept[kind] = 1 - len(lost[kind]) / total
+                shares[kind].append(kept[kind])
+        flagged = any(lost[kind] for kind in CONTENT_KINDS[1:]) or (
+            kept.get("content_words", 1.0) < MIN_CONTENT_WORD_SHARE
         )
-    kept = sum(item["numbers_kept"] and item["code_kept"] for item in items)
-    return {
-        "n_responses": len(originals),
-        "n_with_numbers_or_code": len(items),
-        "n_kept_all": kept,
-        "pct_kept_all": round(100 * kept / len(items), 2) if items else None,
-        "items": items,
-    }
+        if flagged:
+            items.append(
+                {"index": index, **{f"{k}_kept": round(v, 3) for k, v in kept.items()}}
+                | {f"{kind}_lost": lost[kind][:10] for kind in CONTENT_KINDS if lost[kind]}
+            )
+    summary = {"n_responses": len(originals), "n_flagged": len(items)}
+    summary["pct_kept_all"] = round(100 * (1 - len(items) / len(originals)), 2) if originals else None
+    for kind, values in shares.items():
+        summary[f"{kind}_retained"] = round(sum(values) / len(values), 4) if values else None
+        summary[f"{kind}_all_kept_pct"] = (
+            round(100 * sum(v == 1 for v in values) / len(values), 2) if values else None
+        )
+    return summary | {"items": items}
 
 
 def rewrite_examples(
