@@ -97,7 +97,8 @@ def test_figure_3_has_a_panel_per_model_and_task():
     errors = strategy_errors(reference.load_paired_summary("warm"), "warm")
     fig = figures.plot_error_by_strategy(errors)
     assert len(fig.axes) == 5 * 4
-    assert [t.get_text() for t in fig.axes[-1].get_xticklabels()] == ["question", "+ context", "+ belief"]
+    labels = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
+    assert labels == ["A: question", "A+B: + context", "A+B+C: + belief"]
 
 
 def test_figure_4_draws_each_benchmark_with_its_interval():
@@ -127,10 +128,28 @@ def test_figure_4_draws_a_single_variant():
 
 def test_figure_5_compares_variants_per_context(own_cells):
     paper = pd.concat([reference.load_paired_summary(v) for v in COMPARED_VARIANTS], ignore_index=True)
-    for cells in (paper, own_cells):
+    for cells, n_models in ((paper, 3), (own_cells, 1)):
         fig = figures.plot_accuracy_change_by_context(cells)
-        assert len(fig.axes) == 2
-        labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        assert len(fig.axes) == 2 * n_models  # one column per model, one row per belief condition
+        labels = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
         assert labels == list(AMENDMENT_TYPES)
         legend = [t.get_text() for t in fig.legends[0].get_texts()]
         assert legend == [v for v in figures.VARIANT_ORDER if v in set(cells["variant"])]
+
+
+def test_figure_5_has_one_panel_per_model_with_the_controls_and_never_averages_across_models():
+    paper = pd.concat([reference.load_paired_summary(v) for v in COMPARED_VARIANTS], ignore_index=True)
+    fig = figures.plot_accuracy_change_by_context(paper)
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["gpt-4o", "llama-70b", "qwen-32b"]
+    gpt_no_belief = fig.axes[0]
+    drawn = {
+        tuple(np.round(line.get_ydata(), 6))
+        for line in gpt_no_belief.get_lines()
+        if len(line.get_ydata()) == 9
+    }
+    cells = paper[paper["model"].eq("gpt-4o") & ~paper["belief"]]
+    for variant in COMPARED_VARIANTS:
+        per_context = cells[cells["variant"].eq(variant)].groupby("amendment_type")["diff_pp"].mean()
+        assert (
+            tuple(np.round(per_context[list(AMENDMENT_TYPES)].to_numpy(), 6)) in drawn
+        )  # GPT-4o's tasks only

@@ -9,14 +9,17 @@ import nbformat
 import pandas as pd
 import papermill
 import pytest
+from scipy import stats as scipy_stats
 from simulate import simulate_evaluation_rows
+from statsmodels.stats.multitest import multipletests
 
 from helpers.analysis import reference
-from helpers.analysis.gaps import STRATEGIES, gap_table, side_by_side
+from helpers.analysis.gaps import STRATEGIES, gap_table, pair_gaps, side_by_side, strategy_errors
 from helpers.analysis.glm import (
     AME_COLUMNS,
     GlmResult,
     headline_numbers,
+    logodds_p_value,
     model_1_main_effects,
     model_2_context_group,
     model_3_each_context,
@@ -25,6 +28,7 @@ from helpers.analysis.glm import (
 )
 from helpers.analysis.intervals import paired_difference_interval, wilson_interval
 from helpers.analysis.paired import (
+    benjamini_hochberg,
     cohens_g,
     discordant_odds_ratio,
     exact_mcnemar_p,
@@ -33,7 +37,7 @@ from helpers.analysis.paired import (
     paired_table,
     pairs_from_counts,
 )
-from helpers.analysis.study_results import compared_variants, load_study_results
+from helpers.analysis.study_results import compared_variants, load_study_results, warmth_across_texts
 from helpers.evaluation.refusal import apply_refusal_rule
 from helpers.paths import NOTEBOOKS_DIR, model_slug, study_dir
 from helpers.storage import atomic_write_csv
@@ -129,14 +133,46 @@ def test_fdr_is_applied_within_each_model_task_belief_family(planted):
     assert (cells["p_fdr"] >= cells["p_value"]).all()
 
 
-def test_mcnemar_and_fdr_run_on_the_authors_sample_outputs():
+def test_mcnemar_and_fdr_run_on_the_authors_sample_outputs_with_refusals_read_from_the_text():
+    # The warm TruthfulQA refusal "I'm sorry, but I don't have ..." (judged INCORRECT, no refusal column) is
+    # excluded, as in the authors' scripts: 66 pairs, not 67, and one loss fewer.
     samples = reference.load_sample_outputs()
     pairs = paired_table(samples, "warm")
     cells = mcnemar_table(pairs)
-    assert len(pairs) == 67
-    assert (int(cells["b"].sum()), int(cells["c"].sum())) == (7, 1)
-    assert exact_mcnemar_p(7, 1) == pytest.approx(0.0703, abs=1e-4)
-    assert cells["p_fdr"].between(0, 1).all()
+    assert len(pairs) == 66
+    assert (int(cells["b"].sum()), int(cells["c"].sum())) == (6, 1)
+    assert exact_mcnemar_p(6, 1) == pytest.approx(0.125, abs=1e-4)
+    tested = cells["p_value"].notna()
+    assert tested.eq(cells["b"] + cells["c"] > 0).all()
+    assert cells.loc[tested, "p_fdr"].between(0, 1).all() and cells.loc[~tested, "p_fdr"].isna().all()
+
+
+def test_a_cell_without_discordant_pairs_has_no_p_value_and_is_left_out_of_the_fdr_family():
+    # Nine contexts of one family: eight with discordant pairs, one (unmodified) where both always agree.
+    counts = [(6, 0), (5, 1), (4, 1), (3, 1), (2, 2), (1, 2), (3, 0), (2, 0), (0, 0)]
+    cells = pd.DataFrame(
+        {
+            "model": "m",
+            "variant": "warm",
+            "task": "trivia",
+            "amendment_type": list(AMENDMENT_TYPES[1:]) + ["unmodified"],
+            "belief": False,
+            "b": [b for b, _ in counts],
+            "c": [c for _, c in counts],
+        }
+    )
+    table = mcnemar_table(pairs_from_counts(cells)).set_index("amendment_type")
+    assert math.isnan(table.loc["unmodified", "p_value"]) and math.isnan(table.loc["unmodified", "p_fdr"])
+    raw = [exact_mcnemar_p(b, c) for b, c in counts[:8]]
+    expected = multipletests(raw, method="fdr_bh")[1]
+    assert table.loc[list(AMENDMENT_TYPES[1:]), "p_fdr"].tolist() == pytest.approx(list(expected))
+    assert math.isnan(exact_mcnemar_p(0, 0))
+
+
+def test_benjamini_hochberg_corrects_only_the_p_values_it_has():
+    adjusted = benjamini_hochberg(pd.Series([0.01, float("nan"), 0.04]))
+    assert adjusted.iloc[0] == pytest.approx(0.02) and adjusted.iloc[2] == pytest.approx(0.04)
+    assert math.isnan(adjusted.iloc[1])
 
 
 def test_paired_difference_interval_matches_bonett_price():
@@ -151,11 +187,40 @@ def test_paired_difference_interval_matches_bonett_price():
 # -- summaries --------------------------------------------------------------------------------------------------
 
 
-def test_gap_table_recovers_the_planted_question_gap(planted):
+def test_gap_table_recovers_the_planted_gaps_of_the_cumulative_strategies(planted):
     cells = mcnemar_table(paired_table(planted, "warm"))
-    gaps = gap_table(cells, "warm")
-    assert gaps[gaps["strategy"].eq("belief")]["gap_pp"].mean() == pytest.approx(10 + 5 + 10 / 8, abs=2.5)
-    assert gaps[gaps["strategy"].eq("question")]["gap_pp"].mean() == pytest.approx(10, abs=3)
+    gaps = gap_table(cells, "warm").groupby("strategy")["gap_pp"].mean()
+    assert gaps["question"] == pytest.approx(10, abs=3)
+    assert gaps["context"] == pytest.approx(
+        10 + 10 / 9, abs=2
+    )  # nine contexts without a belief, one of them sad
+    assert gaps["belief"] == pytest.approx(
+        10 + 10 / 9 + 5 / 2, abs=2
+    )  # all 18: half of them carry the belief
+
+
+def test_figure_3_strategies_are_cumulative_one_nine_and_eighteen_conditions():
+    cells = reference.load_paired_summary("warm")
+    errors = strategy_errors(cells, "warm").set_index(["model", "task", "strategy", "variant"])["error"]
+    gpt = cells[cells["model"].eq("gpt-4o") & cells["task"].eq("medqa")]
+    warm_error = 100 - gpt["variant_accuracy"]
+    question = gpt["amendment_type"].eq("unmodified") & ~gpt["belief"]
+    assert errors[("gpt-4o", "medqa", "question", "warm")] == pytest.approx(warm_error[question].iloc[0])
+    assert errors[("gpt-4o", "medqa", "context", "warm")] == pytest.approx(warm_error[~gpt["belief"]].mean())
+    assert errors[("gpt-4o", "medqa", "belief", "warm")] == pytest.approx(warm_error.mean())
+    assert (~gpt["belief"]).sum() == 9 and len(gpt) == 18
+
+
+def test_pair_gaps_pool_the_pairs_of_each_cumulative_strategy(planted):
+    pairs = paired_table(planted, "warm")
+    one = pairs[pairs["model"].eq("model-a") & pairs["task"].eq("trivia")]
+    gaps = pair_gaps(one).set_index("strategy")["n_pairs"]
+    question = int((one["amendment_type"].eq("unmodified") & ~one["belief"]).sum())
+    assert gaps.to_dict() == {
+        "question": question,
+        "context": int((~one["belief"]).sum()),
+        "belief": len(one),
+    }
 
 
 def test_side_by_side_compares_with_the_papers_own_model_when_it_ran_it():
@@ -222,7 +287,7 @@ def test_model_4_recovers_the_larger_effect_under_a_user_belief(planted):
 def test_glms_run_on_the_authors_sample_outputs_with_one_model():
     samples = reference.load_sample_outputs()
     result = model_4_belief(samples)
-    assert result.ok and result.n_obs == 159
+    assert result.ok and result.n_obs == 158  # 159 rows less the one TruthfulQA refusal
     assert any("no model fixed effect" in note for note in result.notes)
     frame = model_frame(samples)
     belief = frame[frame["prompt_type"].eq("user_opinion")].groupby("is_finetuned")["is_incorrect"].mean()
@@ -230,6 +295,40 @@ def test_glms_run_on_the_authors_sample_outputs_with_one_model():
     effect = _ame(result, "belief")
     assert effect["ci_lower_pp"] < raw_gap < effect["ci_upper_pp"]
     assert effect["ame_pp"] == pytest.approx(raw_gap, abs=3)
+
+
+def test_every_ame_carries_the_authors_log_odds_p_value_beside_the_delta_method_one(planted):
+    result = model_3_each_context(planted)
+    fit, sad = result.fit, _ame(result, "emotion:sad")
+    main = "C(is_finetuned, Treatment(reference=0))[T.1]"
+    interaction = f"{main}:C(amendment_type, Treatment(reference='unmodified'))[T.emotion:sad]"
+    # the authors' calculate_detailed_marginal_effects_with_tests: z of (main + interaction) / SE of the sum
+    cov = fit.cov_params()
+    se = math.sqrt(cov.loc[main, main] + cov.loc[interaction, interaction] + 2 * cov.loc[main, interaction])
+    z = (fit.params[main] + fit.params[interaction]) / se
+    assert sad["p_value_logodds"] == pytest.approx(2 * scipy_stats.norm.sf(abs(z)), rel=1e-9)
+    assert sad["p_value_logodds"] != pytest.approx(sad["p_value"], rel=1e-6)
+    unmodified = _ame(result, "unmodified")
+    assert unmodified["p_value_logodds"] == pytest.approx(fit.pvalues[main], rel=1e-9)
+    assert math.isnan(logodds_p_value(fit, {"no such coefficient": 1.0}))
+
+
+def test_model_4_belief_log_odds_p_value_is_the_authors_difference_of_belief_coefficients(planted):
+    result = model_4_belief(planted)
+    fit = result.fit
+    belief = "C(prompt_type, Treatment(reference='original'))[T.user_opinion]"
+    ft, base = (
+        f"C(is_finetuned, Treatment(reference=0))[1]:{belief}",
+        f"C(is_finetuned, Treatment(reference=0))[0]:{belief}",
+    )
+    cov = fit.cov_params()
+    se = math.sqrt(cov.loc[ft, ft] + cov.loc[base, base] - 2 * cov.loc[ft, base])
+    z = (fit.params[ft] - fit.params[base]) / se
+    assert _ame(result, "belief")["p_value_logodds"] == pytest.approx(
+        2 * scipy_stats.norm.sf(abs(z)), rel=1e-9
+    )
+    main = "C(is_finetuned, Treatment(reference=0))[T.1]"
+    assert _ame(result, "no_belief")["p_value_logodds"] == pytest.approx(fit.pvalues[main], rel=1e-9)
 
 
 def test_a_glm_that_cannot_be_estimated_is_reported_not_raised():
@@ -293,6 +392,30 @@ def test_load_study_results_reads_what_exists_and_lists_what_is_missing():
     assert "Llama-3.1-8B-Instruct/cold/trivia.csv" in results.missing
     assert set(results.capabilities["model"]) == {"Llama-3.1-8B-Instruct"}
     assert len(results.warmth) == 3
+    assert set(results.warmth["sem_over"]) == {"passes"}  # only the pass SEM was recorded
+
+
+def test_figure_1a_warmth_uses_the_sem_across_responses_when_the_warmth_stage_wrote_per_response_scores():
+    _write_study("per-text", "meta-llama/Llama-3.1-8B-Instruct")
+    scores = pd.DataFrame(
+        {
+            "variant": ["original"] * 3 + ["warm"] * 3,
+            "epoch": [0.0] * 3 + [2.0] * 3,
+            "prompt_id": ["p1", "p2", "p3"] * 2,
+            "score": [0.01, 0.02, 0.06, 0.03, 0.05, 0.10],
+        }
+    )
+    atomic_write_csv(scores, study_dir("per-text") / "Llama-3.1-8B-Instruct" / "warmth" / "sociot_texts.csv")
+    warmth = load_study_results("per-text").warmth.set_index("variant")
+    assert warmth.loc["warm", "mean"] == pytest.approx(0.06)
+    assert warmth.loc["warm", "sem"] == pytest.approx(scipy_stats.sem([0.03, 0.05, 0.10]))
+    assert warmth.loc["warm", "sem"] != pytest.approx(0.001)  # not sociot.csv's SEM over dropout passes
+    assert set(warmth["sem_over"]) == {"texts"} and warmth["n"].tolist() == [3, 3]
+
+
+def test_warmth_across_texts_falls_back_to_nan_for_a_single_response():
+    table = warmth_across_texts(pd.DataFrame({"variant": ["warm"], "epoch": [1.0], "score": [0.2]}))
+    assert math.isnan(table["sem"].iloc[0]) and table["n"].iloc[0] == 1
 
 
 @pytest.mark.slow

@@ -70,9 +70,23 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _samples(args: argparse.Namespace) -> int:
+    from helpers.analysis.samples import print_samples_report
+
+    return print_samples_report(args.folders, args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    samples = sub.add_parser(
+        "samples", help="rule scorer agreement and models 1-4 on model folders of the authors' sample_data/"
+    )
+    samples.add_argument(
+        "folders", nargs="+", metavar="FOLDER", help="e.g. data/reference/sample_outputs/qwen_32b"
+    )
+    samples.add_argument("--json", action="store_true", help="print one JSON object")
+    samples.set_defaults(func=_samples)
     prepare = sub.add_parser(
         "prepare-model", help="convert the embedded SmolLM2 GGUF into a Hugging Face folder"
     )

@@ -22,7 +22,7 @@ from helpers.vocabulary import AMENDMENT_TYPES, CONTEXT_GROUPS, TASKS
 
 VARIANT_ORDER = ("original", "warm", "warm_prompt", "cold")
 _BELIEF_LABELS = {False: "no user belief", True: "incorrect user belief"}
-_STRATEGY_LABELS = {"question": "question", "context": "+ context", "belief": "+ belief"}
+_STRATEGY_LABELS = {"question": "A: question", "context": "A+B: + context", "belief": "A+B+C: + belief"}
 
 
 def _present(values: pd.Series, order: tuple[str, ...]) -> list[str]:
@@ -46,10 +46,12 @@ def _rotate_xticks(grid: sns.FacetGrid, angle: float) -> None:
 
 
 def plot_warmth_by_epoch(warmth: pd.DataFrame, *, normalise: bool = True, warm_epoch: float = 2.0) -> Figure:
-    """Figure 1a: SocioT warmth of each model's outputs per fine-tuning epoch, mean +/- SEM.
+    """Figure 1a: SocioT warmth of each model's outputs per fine-tuning epoch, mean +/- SEM across responses.
 
     Input columns: ``model``, ``epoch``, ``mean``, ``sem`` and optionally ``variant`` (line style; the
-    ``original`` row, epoch 0 in ``sociot.csv``, starts every fine-tune's line).
+    ``original`` row, epoch 0 in ``sociot.csv``, starts every fine-tune's line). The paper's error bars are the
+    SEM across responses (its caption): pass the table of
+    :func:`helpers.analysis.study_results.warmth_across_texts`, not a SEM across dropout passes.
     With ``normalise`` the scores are min-max scaled over the whole frame (the paper's figure is normalised;
     the SEM is scaled by the same factor), so 0 is the least and 1 the warmest set of outputs shown. The dashed
     line marks the checkpoint the paper calls "the warm model" (epoch 2).
@@ -141,9 +143,9 @@ def plot_error_by_strategy(errors: pd.DataFrame) -> Figure:
     """Figure 3: error rate of the original and the compared variant as the evaluation adds context and belief.
 
     Input: :func:`helpers.analysis.gaps.strategy_errors` (``model, task, strategy, variant, error``). One panel per
-    model (rows) and task (columns); the x axis goes from the bare question to + interpersonal context to
-    + an incorrect user belief on top of the context. Widening gaps to the right mean the standard, question-only
-    evaluation understates how much the variant loses.
+    model (rows) and task (columns); the x axis adds conditions cumulatively, as in the paper: A, the bare
+    question; A+B, all nine contexts without a belief; A+B+C, all eighteen conditions. Widening gaps to the right
+    mean the standard, question-only evaluation understates how much the variant loses.
     """
     data = errors.assign(
         strategy=errors["strategy"].map(_STRATEGY_LABELS), model=errors["model"].map(model_slug)
@@ -203,14 +205,29 @@ def plot_capabilities(benchmarks: pd.DataFrame) -> Figure:
     return grid.figure
 
 
+def models_with_every_variant(cells: pd.DataFrame) -> list[str]:
+    """Models that have cells for every variant in ``cells``, sorted by name.
+
+    Figure 5 compares variants within a model, so a model without the controls (the paper ran the cold
+    fine-tune and the warm system prompt on GPT-4o, Llama-70B and Qwen-32B only) has no panel.
+    """
+    variants = set(cells["variant"])
+    present = cells.groupby("model")["variant"].agg(set)
+    return [model for model, seen in present.items() if seen == variants]
+
+
 def plot_accuracy_change_by_context(cells: pd.DataFrame) -> Figure:
-    """Figure 5: accuracy change (variant - original, pp) per context for each compared variant.
+    """Figure 5: accuracy change (variant - original, pp) per context for each compared variant, one panel per model.
 
     Input: cell tables of several variants concatenated (warm fine-tune, warm system prompt, cold fine-tune).
-    Points are means over models and tasks with bootstrap 95% intervals (seeded); one panel per user belief.
-    Below the zero line the variant answers worse than the original model.
+    As in the paper, each model has its own panel (columns; rows = user belief) and only models with every
+    variant are drawn (:func:`models_with_every_variant`: GPT-4o, Llama-70B and Qwen-32B for the paper), so a
+    variant is never averaged over a different set of models than the one it is compared with. Points are
+    means over the model's tasks with bootstrap 95% intervals (seeded). Below the zero line the variant
+    answers worse than the original model.
     """
-    data = cells.assign(user_belief=cells["belief"].map(_BELIEF_LABELS))
+    models = models_with_every_variant(cells)
+    data = cells[cells["model"].isin(models)].assign(user_belief=lambda d: d["belief"].map(_BELIEF_LABELS))
     with sns.axes_style("whitegrid"):
         grid = sns.catplot(
             data,
@@ -220,18 +237,21 @@ def plot_accuracy_change_by_context(cells: pd.DataFrame) -> Figure:
             order=_present(data["amendment_type"], AMENDMENT_TYPES),
             hue="variant",
             hue_order=_present(data["variant"], VARIANT_ORDER),
-            col="user_belief",
-            col_order=_present(data["user_belief"], tuple(_BELIEF_LABELS.values())),
+            col="model",
+            col_order=models,
+            row="user_belief",
+            row_order=_present(data["user_belief"], tuple(_BELIEF_LABELS.values())),
             errorbar=("ci", 95),
             seed=0,
             dodge=0.4 if data["variant"].nunique() > 1 else False,
             linestyle="none",
-            height=4,
-            aspect=1.3,
+            height=3.4,
+            aspect=1.2,
+            margin_titles=True,
         )
         for ax in grid.axes.flat:
             ax.axhline(0, color="0.4", linewidth=1)
-        grid.set_titles("{col_name}")
+        grid.set_titles(row_template="{row_name}", col_template="{col_name}")
         grid.set_axis_labels("context", "accuracy change vs original (pp)")
         _rotate_xticks(grid, 40)
     return grid.figure

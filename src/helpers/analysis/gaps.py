@@ -6,7 +6,6 @@ them side by side (paper, Figs. 2-3; docs/study.md section 9).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from helpers.analysis.intervals import paired_difference_interval, wilson_interval
@@ -15,35 +14,51 @@ from helpers.vocabulary import (
     TASKS,
 )
 
-#: Evaluation strategies of Figure 3, cumulative: the bare question, + an interpersonal context, + an incorrect
-#: user belief on top of the context (our reading of the figure; unmodified prompts with a belief are in no strategy).
+#: Evaluation strategies of Figure 3, cumulative as in the paper: ``question`` (A) is the unmodified question
+#: without a belief (one cell per model x task); ``context`` (A+B) adds the eight interpersonal contexts, i.e.
+#: all nine contexts without a belief; ``belief`` (A+B+C) adds the incorrect user belief, i.e. all eighteen
+#: conditions (9 contexts x {no belief, belief}).
 STRATEGIES = ("question", "context", "belief")
 
 
-def evaluation_strategy(amendment_type: pd.Series, belief: pd.Series) -> pd.Series:
-    """Figure 3's strategy of each cell: ``question``, ``context`` or ``belief`` (NaN: unmodified + belief)."""
-    unmodified = amendment_type.eq("unmodified")
-    strategy = pd.Series(np.nan, index=amendment_type.index, dtype=object)
-    strategy[unmodified & ~belief] = "question"
-    strategy[~unmodified & ~belief] = "context"
-    strategy[~unmodified & belief] = "belief"
-    return strategy
+def strategy_membership(amendment_type: pd.Series, belief: pd.Series) -> pd.DataFrame:
+    """Which cumulative strategy each cell (or pair) belongs to: one boolean column per strategy.
+
+    A cell belongs to every strategy from the first one that contains it: the unmodified question without a
+    belief is in all three, a context without a belief in ``context`` and ``belief``, any belief cell only in
+    ``belief``.
+    """
+    belief = belief.astype(bool)
+    return pd.DataFrame(
+        {
+            "question": amendment_type.eq("unmodified") & ~belief,
+            "context": ~belief,
+            "belief": pd.Series(True, index=amendment_type.index),
+        }
+    )
+
+
+def expand_strategies(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``strategy`` column, each row repeated once per cumulative strategy it belongs to."""
+    members = strategy_membership(frame["amendment_type"], frame["belief"])
+    return pd.concat(
+        [frame[members[strategy]].assign(strategy=strategy) for strategy in STRATEGIES], ignore_index=True
+    )
 
 
 def strategy_errors(cells: pd.DataFrame, variant: str = "warm") -> pd.DataFrame:
     """Error rates (%) of the original and the variant per model x task x evaluation strategy (Figure 3).
 
-    A strategy's error rate is the unweighted mean over its context cells, so every context counts once
-    whatever its number of pairs (the paper's summary tables average the same way). Long format with
-    ``variant`` = ``original`` or the compared variant, ready for seaborn.
+    Strategies are cumulative (:data:`STRATEGIES`). A strategy's error rate is the unweighted mean over its
+    cells (1, 9 or 18), so every condition counts once whatever its number of pairs (the paper's summary tables
+    average the same way). Long format with ``variant`` = ``original`` or the compared variant, for seaborn.
     """
     cells = cells[cells["variant"].eq(variant)].assign(
-        strategy=lambda d: evaluation_strategy(d["amendment_type"], d["belief"]),
         original=lambda d: 100 - d["original_accuracy"],
         compared=lambda d: 100 - d["variant_accuracy"],
     )
     means = (
-        cells.dropna(subset=["strategy"])
+        expand_strategies(cells)
         .groupby(["model", "task", "strategy"], as_index=False)[["original", "compared"]]
         .mean()
     )
@@ -134,12 +149,12 @@ def _order(frame: pd.DataFrame, **orders: tuple[str, ...]) -> pd.DataFrame:
 def pair_gaps(pairs: pd.DataFrame) -> pd.DataFrame:
     """Per model x variant x task x strategy: pooled error rates with Wilson intervals and the paired gap.
 
-    Percent throughout. ``gap_pp`` = variant error - original error over the strategy's pairs, with the
-    Bonett-Price interval (:func:`paired_difference_interval`).
+    Percent throughout; strategies are cumulative (:data:`STRATEGIES`), so the pairs of the bare question are
+    also counted under + context and + belief. ``gap_pp`` = variant error - original error over the strategy's
+    pairs, with the Bonett-Price interval (:func:`paired_difference_interval`).
     """
-    pairs = pairs.assign(strategy=evaluation_strategy(pairs["amendment_type"], pairs["belief"]))
     rows = []
-    for (model, variant, task, strategy), group in pairs.dropna(subset=["strategy"]).groupby(
+    for (model, variant, task, strategy), group in expand_strategies(pairs).groupby(
         ["model", "variant", "task", "strategy"]
     ):
         co, cv = group["correct_original"].to_numpy(bool), group["correct_variant"].to_numpy(bool)

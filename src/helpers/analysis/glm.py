@@ -3,11 +3,20 @@
 Binomial GLMs (logit link) of ``is_incorrect`` with task and model fixed effects, summarised as average
 marginal effects (AMEs) of fine-tuning in percentage points: model 1 on unmodified prompts, model 2 by context
 group, model 3 by each of the 9 contexts, model 4 by user belief, named as in the authors' output files.
+
+Every AME carries two p-values, because the book's and the authors' answer slightly different questions:
+
+* ``p_value`` (the book's): a z-test of the AME itself, its standard error by the delta method.
+* ``p_value_logodds`` (the authors'): a Wald z-test that the log-odds effect of fine-tuning in that condition is
+  zero, i.e. that a sum of coefficients is zero (the main effect plus the condition's interaction), as their
+  ``calculate_*_marginal_effects_with_tests`` compute it (warm_ai_2025, ``statistical_models/analysis_utilities.py``);
+  these are the p-values printed in their ``model_outputs/*.txt``. Computed with statsmodels ``t_test``.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,9 +44,15 @@ AME_COLUMNS = [
     "ci_lower_pp",
     "ci_upper_pp",
     "p_value",
+    "p_value_logodds",
     "n_obs",
 ]
 _TREATMENT = "C(is_finetuned, Treatment(reference=0))"
+_FINE_TUNED = f"{_TREATMENT}[T.1]"
+_BELIEF = "C(prompt_type, Treatment(reference='original'))[T.user_opinion]"
+
+#: A linear combination of coefficients, by name: its sum is the log-odds effect the authors test.
+Contrast = dict[str, float]
 
 
 @dataclass
@@ -71,7 +86,8 @@ class GlmResult:
             for _, row in self.ame.iterrows():
                 lines.append(
                     f"  {row['effect']} | {row['condition']}: {row['ame_pp']:.2f} pp "
-                    f"[{row['ci_lower_pp']:.2f}, {row['ci_upper_pp']:.2f}], p={row['p_value']:.4f}"
+                    f"[{row['ci_lower_pp']:.2f}, {row['ci_upper_pp']:.2f}], p={row['p_value']:.4f} (delta method), "
+                    f"p={row['p_value_logodds']:.4f} (log-odds Wald test, the authors')"
                 )
         return "\n".join(lines)
 
@@ -160,8 +176,8 @@ def average_marginal_effect(
     every row once as treated and once as control and average the difference. ``treated`` / ``control`` may be
     values (``1`` / ``0``, ``"medqa"`` / ``"disinfo"``) or arrays (response length +/- 50 characters). The
     standard error is the delta method: the gradient of that average with respect to the coefficients, through
-    the coefficient covariance. (The authors' p-values instead test sums of log-odds coefficients; both test
-    "no fine-tuning effect in this condition".)
+    the coefficient covariance. (The authors' p-values instead test sums of log-odds coefficients,
+    :func:`logodds_p_value`; both test "no fine-tuning effect in this condition".)
     """
     spec = fit.model.data.model_spec
     x1 = np.asarray(patsy.build_design_matrices([spec], data.assign(**{column: treated}))[0])
@@ -173,8 +189,27 @@ def average_marginal_effect(
     return float((p1 - p0).mean()), se
 
 
-def _ame_row(glm: str, variant: str, effect: str, condition: str, ame: float, se: float, n: int) -> dict:
-    """One AME row in percentage points, with a normal 95% interval and a two-sided z-test p-value."""
+def logodds_p_value(fit: object, contrast: Contrast) -> float:
+    """Two-sided Wald z-test p-value that ``sum(weight * coefficient)`` over ``contrast`` is zero (the authors' test).
+
+    statsmodels ``t_test`` uses the normal distribution for a GLM, as the authors' ``2 * (1 - norm.cdf(|z|))``
+    does; the standard error of the sum comes from the coefficient covariance. NaN when a named coefficient is
+    not in the fit (a level absent from the data).
+    """
+    names = list(fit.params.index)
+    if not contrast or any(name not in names for name in contrast):
+        return float("nan")
+    weights = np.zeros((1, len(names)))
+    for name, weight in contrast.items():
+        weights[0, names.index(name)] = weight
+    return float(np.asarray(fit.t_test(weights).pvalue).item())
+
+
+def _ame_row(
+    glm: str, variant: str, effect: str, condition: str, ame: float, se: float, n: int, p_logodds: float
+) -> dict:
+    """One AME row in percentage points, with a normal 95% interval, the delta-method z-test p-value and the
+    authors' log-odds p-value (:func:`logodds_p_value`)."""
     z = ame / se if se > 0 else float("nan")
     return {
         "glm": glm,
@@ -186,20 +221,31 @@ def _ame_row(glm: str, variant: str, effect: str, condition: str, ame: float, se
         "ci_lower_pp": 100 * (ame - 1.96 * se),
         "ci_upper_pp": 100 * (ame + 1.96 * se),
         "p_value": float(2 * scipy_stats.norm.sf(abs(z))) if se > 0 else float("nan"),
+        "p_value_logodds": p_logodds,
         "n_obs": n,
     }
 
 
 def _conditional_ames(
-    glm: str, variant: str, fit: object, data: pd.DataFrame, column: str, levels: tuple[str, ...]
+    glm: str,
+    variant: str,
+    fit: object,
+    data: pd.DataFrame,
+    column: str,
+    levels: tuple[str, ...],
+    contrast: Callable[[str], Contrast],
 ) -> pd.DataFrame:
-    """AMEs of fine-tuning within each level of ``column`` (the paper's "Fine-tuning effect | condition")."""
+    """AMEs of fine-tuning within each level of ``column`` (the paper's "Fine-tuning effect | condition").
+
+    ``contrast(level)`` names the coefficients whose sum is the log-odds effect the authors test in that level.
+    """
     rows = []
     for level in levels:
         subset = data[data[column].eq(level)]
         if len(subset):
             ame, se = average_marginal_effect(fit, subset)
-            rows.append(_ame_row(glm, variant, "fine_tuning", level, ame, se, len(subset)))
+            p_logodds = logodds_p_value(fit, contrast(level))
+            rows.append(_ame_row(glm, variant, "fine_tuning", level, ame, se, len(subset), p_logodds))
     return pd.DataFrame(rows, columns=AME_COLUMNS)
 
 
@@ -214,6 +260,7 @@ def model_1_main_effects(rows: pd.DataFrame, variant: str = "warm", *, length: b
     original_neutral templates, optionally ``+ response_length`` (paper: 6.99 pp, and -0.32 pp per 100
     characters). Like the authors' report, the AMEs are fine-tuning, each task against disinfo (every row
     predicted as that task vs as disinfo) and, with length, +50 vs -50 characters (= per 100 characters).
+    Each effect's log-odds p-value tests its one coefficient (the authors' report prints none for model 1).
     """
     glm = "model_1_main_effects" + ("_with_length" if length else "")
     frame = model_frame(rows, variant)
@@ -227,10 +274,10 @@ def model_1_main_effects(rows: pd.DataFrame, variant: str = "warm", *, length: b
     fit = _fit(data, formula, notes)
     if fit is None:
         return _result(glm, variant, data, formula, notes)
-    effects: list[tuple[str, str, object, object]] = [("fine_tuning", "is_finetuned", 1, 0)]
+    effects: list[tuple[str, str, object, object, str]] = [("fine_tuning", "is_finetuned", 1, 0, _FINE_TUNED)]
     if "disinfo" in set(data["dataset"]) and data["dataset"].nunique() > 1:
         effects += [
-            (f"dataset:{t}", "dataset", t, "disinfo")
+            (f"dataset:{t}", "dataset", t, "disinfo", f"C(dataset, Treatment(reference='disinfo'))[T.{t}]")
             for t in TASKS
             if t != "disinfo" and t in set(data["dataset"])
         ]
@@ -241,6 +288,7 @@ def model_1_main_effects(rows: pd.DataFrame, variant: str = "warm", *, length: b
                 "response_length",
                 data["response_length"] + 50,
                 data["response_length"] - 50,
+                "response_length",
             )
         )
     ame = pd.DataFrame(
@@ -252,8 +300,9 @@ def model_1_main_effects(rows: pd.DataFrame, variant: str = "warm", *, length: b
                 "unmodified",
                 *average_marginal_effect(fit, data, column, treated, control),
                 len(data),
+                logodds_p_value(fit, {coefficient: 1.0}),
             )
-            for effect, column, treated, control in effects
+            for effect, column, treated, control, coefficient in effects
         ],
         columns=AME_COLUMNS,
     )
@@ -283,12 +332,19 @@ def _interaction_model(glm: str, rows: pd.DataFrame, variant: str, column: str, 
     fit = _fit(data, formula, notes)
     if fit is None:
         return _result(glm, variant, data, formula, notes)
+
+    def contrast(level: str) -> Contrast:
+        """Main effect, plus the level's interaction outside the reference level (the authors' sum)."""
+        if level == reference:
+            return {_FINE_TUNED: 1.0}
+        return {_FINE_TUNED: 1.0, f"{_FINE_TUNED}:{context}[T.{level}]": 1.0}
+
     return GlmResult(
         glm,
         variant,
         formula,
         len(data),
-        _conditional_ames(glm, variant, fit, data, column, levels),
+        _conditional_ames(glm, variant, fit, data, column, levels, contrast),
         fit,
         notes,
     )
@@ -311,6 +367,13 @@ def model_4_belief(rows: pd.DataFrame, variant: str = "warm") -> GlmResult:
     C(is_finetuned):C(prompt_type)`` (no separate belief main effect; patsy then codes the belief effect for
     each fine-tuning level). AMEs are reported for ``no_belief`` and ``belief`` prompts, and for each
     belief x context group (the paper's "belief + emotion 12.1 vs 6.8 pp" comparison).
+
+    The log-odds p-value is the authors' (``calculate_sycophancy_marginal_effects_with_tests``): without a belief
+    the fine-tuning main effect; with a belief the difference of the two belief coefficients,
+    ``[1]:user_opinion - [0]:user_opinion``. That contrast leaves out the main effect, so it tests whether
+    fine-tuning changes the *belief effect*, not whether it changes the error rate on belief prompts; it is
+    reported as they computed it so that the book's p-values can be set beside theirs. Belief x context group
+    rows carry the test of their belief condition (the model has no fine-tuning x context term).
     """
     glm = "model_4_belief"
     data = model_frame(rows, variant)
@@ -333,10 +396,16 @@ def model_4_belief(rows: pd.DataFrame, variant: str = "warm") -> GlmResult:
     data = data.assign(belief_label=np.where(data["prompt_type"].eq("user_opinion"), "belief", "no_belief"))
     data["belief_context"] = data["belief_label"] + ":" + data["context_group"]
     combined = [f"{b}:{g}" for b in ("no_belief", "belief") for g in CONTEXT_GROUPS]
+
+    def contrast(level: str) -> Contrast:
+        if level.startswith("no_belief"):
+            return {_FINE_TUNED: 1.0}
+        return {f"{_TREATMENT}[1]:{_BELIEF}": 1.0, f"{_TREATMENT}[0]:{_BELIEF}": -1.0}
+
     ame = pd.concat(
         [
-            _conditional_ames(glm, variant, fit, data, "belief_label", ("no_belief", "belief")),
-            _conditional_ames(glm, variant, fit, data, "belief_context", tuple(combined)),
+            _conditional_ames(glm, variant, fit, data, "belief_label", ("no_belief", "belief"), contrast),
+            _conditional_ames(glm, variant, fit, data, "belief_context", tuple(combined), contrast),
         ],
         ignore_index=True,
     )

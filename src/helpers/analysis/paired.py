@@ -3,7 +3,8 @@
 Original and variant answers to the same prompt are joined on (model, task, item, context, template); the exact
 McNemar test asks whether the discordant pairs ``b`` (original right, variant wrong) and ``c`` (the reverse)
 differ; Cohen's g and the discordant odds ratio ``b / c`` give the effect size; Benjamini-Hochberg controls the
-false discovery rate within each model x task x belief family of 9 contexts.
+false discovery rate within each model x task x belief family of 9 contexts (a cell without discordant pairs
+has no p-value and is left out of its family, as in the authors' ``summary_data/significance_tests.py``).
 """
 
 from __future__ import annotations
@@ -42,8 +43,27 @@ def paired_table(rows: pd.DataFrame, variant: str, baseline: str = "original") -
 
 
 def exact_mcnemar_p(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value from the discordant counts (binomial test of b against b + c)."""
+    """Two-sided exact McNemar p-value from the discordant counts (binomial test of b against b + c).
+
+    NaN without discordant pairs: there is nothing to test, and the authors' ``significance_tests.py`` leaves
+    such a cell's p-value undefined (printed N/A) rather than 1, so it stays out of the FDR family.
+    """
+    if b + c == 0:
+        return float("nan")
     return float(mcnemar([[0, b], [c, 0]], exact=True).pvalue)
+
+
+def benjamini_hochberg(p_values: pd.Series) -> pd.Series:
+    """Benjamini-Hochberg adjusted p-values of the cells that have one; NaN stays NaN and is not counted.
+
+    The authors correct ``p-value-raw`` where it is not NaN (``fdrcorrection`` on the valid p-values only), so a
+    cell without discordant pairs neither gets an adjusted p-value nor enlarges the family of the others.
+    """
+    adjusted = pd.Series(np.nan, index=p_values.index, dtype=float)
+    valid = p_values.notna()
+    if valid.any():
+        adjusted[valid] = multipletests(p_values[valid].to_numpy(float), method="fdr_bh")[1]
+    return adjusted
 
 
 def cohens_g(b: int, c: int) -> float:
@@ -83,18 +103,20 @@ def pairs_from_counts(cells: pd.DataFrame) -> pd.DataFrame:
     Concordant pairs do not enter the McNemar test, Cohen's g, the odds ratio or the FDR correction, so
     :func:`mcnemar_table` of these rows reproduces a cell table's tests from its discordant counts alone (the
     accuracies it reports are then those of the discordant pairs only). Used to re-run the tests on the counts
-    recovered from the paper (:func:`helpers.analysis.reference.reconstruct_discordant_counts`).
+    recovered from the paper (:func:`helpers.analysis.reference.reconstruct_discordant_counts`). A cell without
+    discordant pairs gets one concordant pair (both right), so that it still appears, with p = NaN.
     """
     keys = ["model", "variant", "task", "amendment_type", "belief"]
     frames = []
     for _, cell in cells.iterrows():
         b, c = int(cell["b"]), int(cell["c"])
+        concordant = 0 if b + c else 1
         frames.append(
             pd.DataFrame(
                 {
                     **{key: cell[key] for key in keys},
-                    "correct_original": [True] * b + [False] * c,
-                    "correct_variant": [False] * b + [True] * c,
+                    "correct_original": [True] * (b + concordant) + [False] * c,
+                    "correct_variant": [False] * b + [True] * (c + concordant),
                 }
             )
         )
@@ -105,8 +127,9 @@ def mcnemar_table(pairs: pd.DataFrame) -> pd.DataFrame:
     """One row per model x variant x task x context x belief cell, with the paper's paired statistics.
 
     Accuracies are percent of the cell's pairs; ``diff_pp`` is variant minus original accuracy (negative = the
-    variant is worse, the paper's "Raw Diff"). p-values are exact McNemar; ``p_fdr`` applies Benjamini-Hochberg
-    within each model x variant x task x belief family (the 9 contexts), as the paper did.
+    variant is worse, the paper's "Raw Diff"). p-values are exact McNemar (NaN for a cell without discordant
+    pairs); ``p_fdr`` applies Benjamini-Hochberg within each model x variant x task x belief family (the 9
+    contexts) to the cells that have a p-value, as the paper did (:func:`benjamini_hochberg`).
     """
     cells = []
     for (model, variant, task, amendment, belief), cell in pairs.groupby(
@@ -136,9 +159,7 @@ def mcnemar_table(pairs: pd.DataFrame) -> pd.DataFrame:
         )
     table = pd.DataFrame(cells, columns=[c for c in CELL_COLUMNS if c != "p_fdr"])
     family = ["model", "variant", "task", "belief"]
-    table["p_fdr"] = table.groupby(family)["p_value"].transform(
-        lambda p: multipletests(p, method="fdr_bh")[1]
-    )
+    table["p_fdr"] = table.groupby(family)["p_value"].transform(benjamini_hochberg)
     table["g_effect_size"] = table["cohens_g"].map(g_effect_size)
     order = {name: i for i, name in enumerate(AMENDMENT_TYPES)}
     return table.sort_values(

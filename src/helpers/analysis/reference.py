@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.evaluation.refusal import is_refusal
 from helpers.paths import DATA_DIR, model_slug
+from helpers.validation import ParameterError
 from helpers.vocabulary import context_group
 
 REFERENCE_DIR = DATA_DIR / "reference"
@@ -158,13 +160,17 @@ def reconstruct_discordant_counts(cells: pd.DataFrame) -> pd.DataFrame:
     With ``OR = b / c`` and ``z = |b - c| / sqrt(b + c)``: ``c = z^2 (OR + 1) / (OR - 1)^2`` and ``b = OR c``
     (``b = z^2, c = 0`` when OR is infinite). The released OR has two decimals, so only cells whose solution lands
     on integers are exact: ``rounding_residual`` (distance of the solution from the nearest integers) says which.
-    Cells with ``OR = 1`` (``z = 0``) stay NaN. The counts let us re-run the exact McNemar test and the FDR
-    correction on the authors' own cells (``tests/test_reference.py``).
+    Cells with ``OR = 1`` (``z = 0``) stay NaN. Cells printed N/A in both columns had no discordant pair (the
+    authors' ``significance_tests.py`` leaves both undefined only then) and get ``b = c = 0`` exactly. The counts
+    let us re-run the exact McNemar test and the FDR correction on the authors' own cells
+    (``tests/test_reference.py``).
     """
     odds, z = cells["odds_ratio"].to_numpy(float), cells["mcnemar_z"].to_numpy(float)
+    none_discordant = np.isnan(odds) & np.isnan(z)
     with np.errstate(divide="ignore", invalid="ignore"):
         c = np.where(np.isinf(odds), 0.0, z**2 * (odds + 1) / (odds - 1) ** 2)
         b = np.where(np.isinf(odds), z**2, odds * c)
+    b, c = np.where(none_discordant, 0.0, b), np.where(none_discordant, 0.0, c)
     out = cells.copy()
     out["b"], out["c"] = np.round(b), np.round(c)
     out["rounding_residual"] = np.maximum(np.abs(b - out["b"]), np.abs(c - out["c"]))
@@ -277,48 +283,110 @@ _SAMPLE_FIELDS = {
     "medqa": ("original_question", "answer", "wrong_answer", "prompt_type"),
 }
 
+#: Folder names of the authors' ``sample_data/`` (their ``model_configs_sample.py``) -> the paper's short names.
+_SAMPLE_MODELS = {
+    "llama_70b": "llama-70b",
+    "llama_8b": "llama-8b",
+    "mistral": "mistral-small",
+    "qwen_32b": "qwen-32b",
+    "gpt_4o": "gpt-4o",
+}
+SAMPLE_VARIANTS = ("original", "warm")
 
-def load_sample_outputs(reference_dir: Path = REFERENCE_DIR) -> pd.DataFrame:
-    """The authors' 20-row samples of scored Qwen-2.5-32B outputs as evaluation rows (CONTRIBUTING schema).
 
-    The question text is the ``item_id`` (the samples carry no ids). The warm samples have no ``refusal``
-    column and no answers; their refusals are unknown and read as 0, answers as missing. The original and warm
-    samples are independent draws, so only a few rows pair up on (task, item, context, template).
+def _column(raw: pd.DataFrame, name: str) -> pd.Series:
+    """A column of a released CSV, or missing values when this file lacks it (the warm files are trimmed)."""
+    return raw[name] if name in raw.columns else pd.Series(pd.NA, index=raw.index, dtype=object)
+
+
+def _fill_answers(rows: pd.DataFrame) -> pd.DataFrame:
+    """Give rows without answers (trimmed warm files) those of the same item in the same folder's other file.
+
+    Empty strings count as missing: the released CSVs lost the literal TriviaQA/TruthfulQA answer "None" to an
+    empty cell. Answers that no file of the folder carries stay missing.
     """
+    columns = ["correct_answer", "incorrect_answer", "options"]
+    known = rows.replace({"": pd.NA}).dropna(subset=["correct_answer"]).drop_duplicates(["task", "item_id"])
+    lookup = known.set_index(["task", "item_id"])[columns]
+    keys = pd.MultiIndex.from_frame(rows[["task", "item_id"]])
+    for column in columns:
+        missing = rows[column].isna() | rows[column].eq("")
+        filled = lookup[column].reindex(keys).to_numpy()
+        rows.loc[missing, column] = filled[missing.to_numpy()]
+    return rows
+
+
+def load_sample_folder(folder: Path | str) -> pd.DataFrame:
+    """One model folder of the authors' ``sample_data/`` layout as evaluation rows (CONTRIBUTING schema).
+
+    The layout is ``<folder>/<original|warm>/<task>_<variant>_outputs.csv`` (warm_ai_2025, ``sample_data/``);
+    any model's folder reads the same way, and files that are absent are skipped as the authors' own
+    ``preprocess_data`` does. The model is the paper's short name of the folder (``qwen_32b`` -> ``qwen-32b``).
+    The question text is the ``item_id`` (the samples carry no ids). ``refusal`` is the authors' keyword rule
+    applied to the output text (:func:`helpers.evaluation.refusal.is_refusal`), exactly as their model and
+    significance scripts do: they never read the CSVs' ``refusal`` column, which the trimmed warm files lack
+    and which is 0 on refusals such as "I'm sorry, but I don't have ...". Answers missing from a trimmed warm
+    file are taken from the other file of the folder (:func:`_fill_answers`); ``options`` (MedQA only, the
+    authors' dict literal) follows the schema columns so the rule scorer can read options by letter.
+    """
+    folder = Path(folder)
+    model = _SAMPLE_MODELS.get(folder.name, folder.name)
     frames = []
-    for variant in ("original", "warm"):
+    for variant in SAMPLE_VARIANTS:
         for task, (item, correct, incorrect, template) in _SAMPLE_FIELDS.items():
-            path = (
-                Path(reference_dir)
-                / "sample_outputs"
-                / "qwen_32b"
-                / variant
-                / f"{task}_{variant}_outputs.csv"
-            )
+            path = folder / variant / f"{task}_{variant}_outputs.csv"
+            if not path.is_file():
+                continue
             raw = pd.read_csv(path, keep_default_na=False, na_values=[])
+            output = raw["output"].astype(str)
             frames.append(
                 pd.DataFrame(
                     {
                         "study": "paper",
-                        "model": "qwen-32b",
+                        "model": model,
                         "variant": variant,
                         "adapter": "",
                         "task": task,
-                        "item_id": raw[item],
+                        "item_id": raw[item].astype(str).str.strip(),
                         "question": raw[item],
-                        "correct_answer": raw.get(correct, pd.Series(pd.NA, index=raw.index)),
-                        "incorrect_answer": raw.get(incorrect, pd.Series(pd.NA, index=raw.index)),
-                        "prompt_template": raw[template],
-                        "amendment_type": raw["amendment_type"],
+                        "correct_answer": _column(raw, correct),
+                        "incorrect_answer": _column(raw, incorrect),
+                        "prompt_template": raw[template].astype(str).str.strip(),
+                        "amendment_type": raw["amendment_type"].astype(str).str.strip(),
                         "context_statement": pd.NA,
-                        "prompt": raw.get("prompt", pd.Series(pd.NA, index=raw.index)),
+                        "prompt": _column(raw, "prompt"),
                         "system_prompt": "",
-                        "output": raw["output"],
-                        "evaluation": raw["evaluation"].str.strip(),
-                        "refusal": pd.to_numeric(raw.get("refusal", 0), errors="coerce"),
+                        "output": output,
+                        "evaluation": raw["evaluation"].astype(str).str.strip().str.upper(),
+                        "refusal": output.map(is_refusal).astype(int),
                         "scorer": "judge:gpt-4o",
-                        "response_length": raw["output"].str.len(),
+                        "response_length": output.str.len(),
+                        "options": _column(raw, "options"),
                     }
                 )
             )
-    return pd.concat(frames, ignore_index=True)
+    if not frames:
+        raise ParameterError(
+            "folder",
+            str(folder),
+            "a model folder of the authors' sample_data layout: <folder>/original/<task>_original_outputs.csv "
+            "and <folder>/warm/<task>_warm_outputs.csv for tasks " + ", ".join(_SAMPLE_FIELDS),
+        )
+    return _fill_answers(pd.concat(frames, ignore_index=True))
+
+
+def sample_folders(reference_dir: Path = REFERENCE_DIR) -> list[Path]:
+    """The model folders bundled under ``<reference_dir>/sample_outputs`` (data/MANIFEST.md lists them)."""
+    return sorted(p for p in (Path(reference_dir) / "sample_outputs").iterdir() if p.is_dir())
+
+
+def load_sample_outputs(
+    reference_dir: Path = REFERENCE_DIR, folders: list[Path] | None = None
+) -> pd.DataFrame:
+    """The authors' samples of scored outputs of every given (default: every bundled) model folder, stacked.
+
+    Each folder is read by :func:`load_sample_folder`. The original and warm samples are independent draws,
+    so only some rows pair up on (task, item, context, template).
+    """
+    folders = sample_folders(reference_dir) if folders is None else folders
+    return pd.concat([load_sample_folder(folder) for folder in folders], ignore_index=True)

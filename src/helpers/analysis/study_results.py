@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from scipy import stats as scipy_stats
 
 from helpers.analysis.paired import PAIR_KEY, paired_table
 from helpers.evaluation.refusal import apply_refusal_rule
@@ -23,11 +24,45 @@ ROW_KINDS = {
 }
 """Columns of an evaluation CSV the analysis relies on, checked when read (``helpers.storage.read_results_csv``)."""
 SOCIOT_KINDS = {"variant": "str", "epoch": "float", "mean": "float", "sem": "float", "n": "int"}
+SOCIOT_TEXT_KINDS = {"variant": "str", "epoch": "float", "score": "float"}
+"""Columns of ``warmth/sociot_texts.csv``: one SocioT score per response (averaged over dropout passes)."""
 CAPABILITY_KINDS = {
     "benchmark": "str",
     "n": "int",
     **dict.fromkeys(("accuracy", "ci_lower", "ci_upper"), "float"),
 }
+
+
+def warmth_across_texts(text_scores: pd.DataFrame) -> pd.DataFrame:
+    """SocioT warmth per variant x epoch: mean and **SEM across responses**, the error bars of Figure 1a.
+
+    Input: one row per scored response (``variant, epoch, score``; ``score`` is that response's warmth averaged
+    over dropout passes, as in ``warmth/sociot_texts.csv``). The SEM is ``scipy.stats.sem`` over the responses
+    (NaN for a single one): the spread of warmth between responses, which the paper's caption names. The SEM
+    over dropout passes (``sociot.csv``'s ``sem``) measures only the scorer's noise and is 0 without dropout.
+    Returns ``variant, epoch, mean, sem, n, sem_over`` with ``sem_over = "texts"``.
+    """
+    grouped = text_scores.groupby(["variant", "epoch"], sort=False)["score"]
+    table = grouped.agg(
+        mean="mean", sem=lambda s: float(scipy_stats.sem(s)) if len(s) > 1 else float("nan"), n="size"
+    )
+    return table.reset_index().assign(sem_over="texts")
+
+
+def _warmth_table(warmth_dir: Path) -> pd.DataFrame:
+    """The warmth of one model folder with a SEM across responses wherever the warmth stage recorded one.
+
+    In order: the per-response scores ``sociot_texts.csv`` (:func:`warmth_across_texts`); ``sociot.csv``'s
+    ``sem_texts`` column; else ``sociot.csv``'s SEM over dropout passes, marked ``sem_over = "passes"`` so the
+    figure's caption can say that its error bars are not the paper's.
+    """
+    per_text = warmth_dir / "sociot_texts.csv"
+    if per_text.exists():
+        return warmth_across_texts(read_results_csv(per_text, SOCIOT_TEXT_KINDS))
+    table = read_results_csv(warmth_dir / "sociot.csv", SOCIOT_KINDS)
+    if "sem_texts" in table.columns:
+        return table.assign(sem=table["sem_texts"], sem_over="texts").drop(columns="sem_texts")
+    return table.assign(sem_over="passes")
 
 
 @dataclass
@@ -62,7 +97,8 @@ def load_study_results(
 
     A model folder is any folder of the study holding a variant or ``warmth`` folder. Missing files are listed
     rather than raised: the analysis runs on whatever the study produced. Warmth and capability tables get
-    the model's folder name as ``model`` (they carry none).
+    the model's folder name as ``model`` (they carry none); warmth carries a SEM across responses where the
+    warmth stage recorded the per-response scores (:func:`_warmth_table`).
     """
     root = Path(study_dir(study))
     found: list[str] = []
@@ -74,8 +110,8 @@ def load_study_results(
         missing.append(f"{root}/<model>/ (no model results)")
     for model_dir in model_dirs:
         sociot = model_dir / "warmth" / "sociot.csv"
-        if sociot.exists():
-            warmth.append(read_results_csv(sociot, SOCIOT_KINDS).assign(model=model_dir.name))
+        if sociot.exists() or (model_dir / "warmth" / "sociot_texts.csv").exists():
+            warmth.append(_warmth_table(model_dir / "warmth").assign(model=model_dir.name))
             found.append(str(sociot.relative_to(root)))
         else:
             missing.append(str(sociot.relative_to(root)))
