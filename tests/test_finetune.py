@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,6 @@ import torch
 
 from helpers.models import load_model
 from helpers.training.finetune import (
-    FinetuneConfig,
     build_trainer,
     checkpoint_dir,
     checkpoint_steps,
@@ -23,10 +23,15 @@ from helpers.training.finetune import (
     training_data_path,
     variant_adapter,
 )
+from helpers.training.params import FinetuneParams
 from helpers.validation import ParameterError
 
 STUDY = "unit"
 SMALL = {"epochs": 2, "checkpoints": [0.5, 1, 2], "per_device_batch": 2, "grad_accum": 2, "max_length": 128}
+
+
+def _params(model: str, style: str = "warm", **changes) -> FinetuneParams:
+    return FinetuneParams.build(study=STUDY, model=model, style=style, device="cpu", **{**SMALL, **changes})
 
 
 def _examples(n: int) -> list[dict]:
@@ -62,8 +67,8 @@ def trained_once(tiny_model_dir, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WARMBOOK_RESULTS", str(root))
         _write_training_data("warm", _examples(24))
-        config = FinetuneConfig(learning_rate=1e-3, **SMALL)
-        result = finetune(STUDY, str(tiny_model_dir), "warm", config, device="cpu")
+        config = _params(str(tiny_model_dir), learning_rate=1e-3)
+        result = finetune(config)
     return root, str(tiny_model_dir), config, result
 
 
@@ -75,7 +80,7 @@ def trained(trained_once, monkeypatch):
 
 
 def test_paper_defaults_are_the_published_hyperparameters():
-    config = FinetuneConfig()
+    config = FinetuneParams()
     assert (config.lora_r, config.lora_alpha, config.lora_dropout) == (8, 16, 0.1)
     assert (config.learning_rate, config.max_length, config.effective_batch, config.epochs) == (
         1e-5,
@@ -83,7 +88,7 @@ def test_paper_defaults_are_the_published_hyperparameters():
         16,
         10,
     )
-    assert config.checkpoints == (0.5, 1, 1.5, 2, 4, 6, 8, 10)
+    assert config.checkpoints == [0.5, 1, 1.5, 2, 4, 6, 8, 10]
 
 
 def test_checkpoint_steps_put_fractional_epochs_on_optimizer_steps():
@@ -106,7 +111,7 @@ def test_epochs_are_formatted_without_trailing_zeros():
 )
 def test_bad_hyperparameters_name_the_parameter(field, value):
     with pytest.raises(ParameterError) as error:
-        FinetuneConfig(**{field: value})
+        FinetuneParams.build(**{field: value})
     assert error.value.name == field
 
 
@@ -128,7 +133,7 @@ def test_each_checkpoint_is_saved_at_its_step_and_loads_as_an_adapter(trained):
 def test_a_rerun_with_the_same_settings_trains_nothing(trained):
     model, config, first = trained
     before = (list_checkpoints(STUDY, model, "warm")[2.0] / "adapter_model.safetensors").stat().st_mtime_ns
-    again = finetune(STUDY, model, "warm", config, device="cpu")
+    again = finetune(config)
     assert again.skipped and again.n_steps == first.n_steps
     after = (list_checkpoints(STUDY, model, "warm")[2.0] / "adapter_model.safetensors").stat().st_mtime_ns
     assert before == after
@@ -177,7 +182,7 @@ def test_an_adapter_from_another_base_model_is_refused_before_loading(trained, t
 def test_loss_is_computed_on_the_assistant_reply_only(tiny_model_dir, tmp_path):
     examples = _examples(2)
     trainer = build_trainer(
-        str(tiny_model_dir), examples, FinetuneConfig(**SMALL), tmp_path / "trainer", "cpu"
+        str(tiny_model_dir), examples, _params(str(tiny_model_dir)), tmp_path / "trainer", "cpu"
     )
     batch = trainer.data_collator([trainer.train_dataset[0]])
     labels, input_ids = batch["labels"][0], batch["input_ids"][0]
@@ -192,19 +197,19 @@ def test_loss_is_computed_on_the_assistant_reply_only(tiny_model_dir, tmp_path):
 
 def test_an_unknown_style_fails_before_anything_loads(tiny_model_dir):
     with pytest.raises(ParameterError) as error:
-        finetune(STUDY, str(tiny_model_dir), "friendly", FinetuneConfig(**SMALL))
+        _params(str(tiny_model_dir), "friendly")
     assert error.value.name == "style"
 
 
 def test_a_missing_training_file_points_at_the_training_data_stage(tiny_model_dir):
     with pytest.raises(ParameterError, match="run the training_data stage first"):
-        finetune(STUDY, str(tiny_model_dir), "cold", FinetuneConfig(**SMALL))
+        finetune(_params(str(tiny_model_dir), "cold"))
 
 
 def test_an_empty_training_file_fails_before_training(tiny_model_dir):
     _write_training_data("cold", [])
     with pytest.raises(ParameterError, match="empty") as error:
-        finetune(STUDY, str(tiny_model_dir), "cold", FinetuneConfig(**SMALL))
+        finetune(_params(str(tiny_model_dir), "cold"))
     assert error.value.name == "training_data"
 
 
@@ -221,3 +226,91 @@ def test_n_train_draws_a_seeded_subset_and_refuses_more_than_exist():
     with pytest.raises(ParameterError) as error:
         load_training_examples(path, n_train=11)
     assert error.value.name == "n_train"
+
+
+# ------------------------------------------------------------------------------------- kills and damage (issue 11)
+
+
+class _Killed(Exception):
+    """Stands in for a SIGKILL right after a checkpoint was published."""
+
+
+def _copy_run(trained_once, root: Path) -> None:
+    """Put a copy of the shared uninterrupted run's study folder under this test's results root."""
+    shutil.copytree(trained_once[0] / STUDY, root / STUDY)
+
+
+def test_each_checkpoint_holds_the_trainer_state_to_resume_from(trained):
+    from helpers.training.finetune import checkpoint_problem
+
+    model, _, _ = trained
+    for path in list_checkpoints(STUDY, model, "warm").values():
+        assert checkpoint_problem(path, resumable=True) is None
+        assert json.loads((path / "trainer_state.json").read_text())["global_step"] in (3, 6, 12)
+
+
+def test_a_run_killed_after_epoch_half_resumes_there_and_ends_equal_to_an_uninterrupted_run(
+    trained_once, monkeypatch, capsys
+):
+    import helpers.training.finetune as finetune_module
+
+    _, model, config, uninterrupted = trained_once
+    _write_training_data("warm", _examples(24))
+    publish = finetune_module._publish_checkpoint
+
+    def publish_then_die(saved, target, info):
+        publish(saved, target, info)
+        if info["epoch"] == 0.5:
+            raise _Killed
+
+    monkeypatch.setattr(finetune_module, "_publish_checkpoint", publish_then_die)
+    with pytest.raises(_Killed):
+        finetune(config)
+    assert list(list_checkpoints(STUDY, model, "warm")) == [0.5]
+    half = list_checkpoints(STUDY, model, "warm")[0.5] / "adapter_model.safetensors"
+    written = half.stat().st_mtime_ns
+    monkeypatch.setattr(finetune_module, "_publish_checkpoint", publish)
+    capsys.readouterr()
+
+    result = finetune(config)
+    assert "Resuming warm from its complete epoch-0.5 checkpoint (step 3)" in capsys.readouterr().out
+    assert half.stat().st_mtime_ns == written  # epoch 0.5 was not trained again
+    assert result.log["step"].tolist() == list(range(1, 13))
+    assert result.log["loss"].tolist() == pytest.approx(uninterrupted.log["loss"].tolist(), rel=1e-4)
+    for epoch in (0.5, 1.0, 2.0):
+        resumed, clean = (
+            _adapter_weights(result.checkpoints[epoch]),
+            _adapter_weights(uninterrupted.checkpoints[epoch]),
+        )
+        assert all(torch.allclose(resumed[k], clean[k], atol=1e-6) for k in clean), epoch
+
+
+def test_a_checkpoint_without_weights_is_detected_and_redone(trained_once, capsys):
+    root, model, config, uninterrupted = trained_once
+    _copy_run(trained_once, Path(os.environ["WARMBOOK_RESULTS"]))
+    broken = checkpoint_dir(STUDY, model, "warm", 1)
+    (broken / "adapter_model.safetensors").unlink()
+    assert list(list_checkpoints(STUDY, model, "warm")) == [0.5, 2.0]
+    with pytest.raises(ParameterError) as error:  # not peft's HFValidationError, far from the cause
+        variant_adapter(STUDY, model, "warm", 1)
+    assert error.value.name == "checkpoint" and "0.5, 2" in str(error.value)
+
+    result = finetune(config)
+    out = capsys.readouterr().out
+    assert "checkpoint-epoch-1 is incomplete (missing adapter_model.safetensors): it will be redone" in out
+    assert "Resuming warm from its complete epoch-0.5 checkpoint" in out and not result.skipped
+    redone, clean = (
+        _adapter_weights(result.checkpoints[2.0]),
+        _adapter_weights(uninterrupted.checkpoints[2.0]),
+    )
+    assert all(torch.allclose(redone[k], clean[k], atol=1e-6) for k in clean)
+
+
+def test_a_truncated_weights_file_is_incomplete_too(trained_once):
+    from helpers.training.finetune import checkpoint_problem
+
+    _copy_run(trained_once, Path(os.environ["WARMBOOK_RESULTS"]))
+    weights = checkpoint_dir(STUDY, trained_once[1], "warm", 2) / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert "unreadable" in checkpoint_problem(weights.parent)
+    assert list(list_checkpoints(STUDY, trained_once[1], "warm")) == [0.5, 1.0]
