@@ -7,7 +7,7 @@ its real client, retries and parsing. Each test passes a ``respond(request_json)
 - a :class:`Reply`: any fault a real endpoint shows (a ``Retry-After`` header, a body that is not JSON, a
   response that arrives late or never, a connection dropped without a response).
 
-``max_in_flight`` records the most requests the server was answering at the same time, so a test can check the
+``authorizations`` keeps each request's ``Authorization`` header; ``max_in_flight`` records the most requests the server was answering at the same time, so a test can check the
 concurrency a client really used.
 """
 
@@ -60,6 +60,7 @@ class OpenAICompatibleServer:
     def __init__(self, respond: Responder):
         self.respond = respond
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []
         self.max_in_flight = 0
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -77,6 +78,7 @@ class OpenAICompatibleServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 with outer._lock:
                     outer.requests.append(body)
+                    outer.authorizations.append(self.headers.get("Authorization"))
                     number = len(outer.requests)
                     outer._in_flight += 1
                     outer.max_in_flight = max(outer.max_in_flight, outer._in_flight)

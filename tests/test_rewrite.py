@@ -6,7 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
+from openai_server import Reply
 
+import helpers.remote
+from helpers.evaluation.evaluate import resolve_variant
+from helpers.paths import DATA_DIR
+from helpers.remote import EndpointSettings, MalformedReply, RemoteAuthError, RemoteError
 from helpers.storage import read_jsonl
 from helpers.training.conversations import Conversation, load_conversations
 from helpers.training.rewrite import (
@@ -17,7 +22,7 @@ from helpers.training.rewrite import (
     LLMRewriter,
     RuleRewriter,
     TransformersRewriter,
-    fact_preservation_report,
+    content_preservation_report,
     make_rewriter,
     rewrite_cache_path,
     rewrite_conversations,
@@ -27,6 +32,17 @@ from helpers.validation import ParameterError
 from helpers.vocabulary import STYLES
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sharegpt_small.json"
+
+
+@pytest.fixture(autouse=True)
+def _fast_backoff_and_no_key(monkeypatch):
+    monkeypatch.setattr(helpers.remote, "INITIAL_BACKOFF_S", 0.001)
+    for name in ("WARMBOOK_JUDGE_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def llm(style: str, server, **fields) -> LLMRewriter:
+    return LLMRewriter(style, EndpointSettings(base_url=server.base_url, model="m", **fields))
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +65,44 @@ def prose(text: str) -> str:
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_rule_rewriter_keeps_every_number_and_code_block_of_the_fixture(conversations, originals, style):
-    report = fact_preservation_report(originals, rule_rewrites(conversations, style))
-    assert report["n_with_numbers_or_code"] == 25
-    assert report["n_kept_all"] == report["n_with_numbers_or_code"]
-    assert report["pct_kept_all"] == 100.0
+def test_rule_rewriter_keeps_the_content_of_the_fixture(conversations, originals, style):
+    report = content_preservation_report(originals, rule_rewrites(conversations, style))
+    for kind in ("numbers", "entities", "hedges", "code"):
+        assert report[f"{kind}_retained"] == 1.0, kind
+    assert report["content_words_retained"] >= 0.95
+    assert report["n_flagged"] <= 2  # cold: two replies that were mostly a validation or a greeting
+
+
+class BrokenColdRewriter:
+    """The cold rule rewriter as it was: it deleted 'It is normal to…' statements and turned hedges into claims."""
+
+    style = "cold"
+
+    def rewrite(self, user_message: str, response: str) -> str:
+        cold = RuleRewriter("cold").rewrite(user_message, response)
+        cold = re.sub(r"\b(?:I think|I believe|probably|might) ", "", cold)
+        return re.sub(r"[^.!?\n]*\b(?:normal|Shakespeare|Paris)\b[^.!?\n]*[.!?]\s*", "", cold)
+
+
+def test_content_check_catches_a_rewriter_that_deletes_content_and_hedges(conversations, originals):
+    broken = [r for rs in rewrite_conversations(conversations, BrokenColdRewriter()) for r in rs]
+    sound = content_preservation_report(originals, rule_rewrites(conversations, "cold"))
+    report = content_preservation_report(originals, broken)
+    assert report["hedges_retained"] < 1.0 and sound["hedges_retained"] == 1.0
+    assert report["n_flagged"] > sound["n_flagged"]
+    reply = "It is normal to have a mild fever after a vaccine. I think it lasts a day or two."
+    [item] = content_preservation_report([reply], [BrokenColdRewriter().rewrite("q", reply)])["items"]
+    assert item["hedges_lost"] == ["i think"] and "fever" in item["content_words_lost"]
+
+
+def test_cold_rule_rewrite_keeps_content_sentences_and_hedges():
+    """Old behaviour: the first sentence was deleted as "validation" and "I think" was dropped."""
+    reply = (
+        "It is normal to have a mild fever after a vaccine. I think it lasts a day or two. Hope this helps!"
+    )
+    assert RuleRewriter("cold").rewrite("Is a fever normal?", reply) == (
+        "It is normal to have a mild fever after a vaccine. I think it lasts a day or two."
+    )
 
 
 def test_rule_rewriter_never_changes_code_urls_or_quotations():
@@ -86,10 +135,10 @@ def test_rule_rewrites_are_deterministic(conversations):
     assert rule_rewrites(conversations, "warm") == rule_rewrites(conversations, "warm")
 
 
-def test_cold_rule_rewrite_strips_pleasantries_exclamations_hedges_and_we(conversations, originals):
+def test_cold_rule_rewrite_strips_pleasantries_exclamations_and_we(conversations, originals):
     cold = rule_rewrites(conversations, "cold")
     markers = re.compile(
-        r"!|\b(?:we|let's|certainly|great question|let me know|good luck|I think|unfortunately|you've got this)\b",
+        r"!|\b(?:we|let's|certainly|great question|let me know|good luck|unfortunately|you've got this)\b",
         re.IGNORECASE,
     )
     before = sum(len(markers.findall(prose(o))) for o in originals)
@@ -113,51 +162,87 @@ def test_an_unclosed_code_fence_gets_no_closing_appended():
     reply = "Here it is:\n\n```python\nx = 1"
     warm = RuleRewriter("warm").rewrite("code?", reply)
     assert warm.endswith("```python\nx = 1")
-    assert fact_preservation_report([reply], [warm])["n_kept_all"] == 1
+    assert content_preservation_report([reply], [warm])["code_retained"] == 1.0
 
 
-def test_fact_report_flags_a_changed_number_and_a_lost_code_block():
-    report = fact_preservation_report(
-        ["It costs 5 dollars.", "Run `ls -la` now.", "No facts here."],
-        ["It costs 6 dollars.", "Run ls now.", "Nothing."],
-    )
-    assert report["n_responses"] == 3
-    assert report["n_with_numbers_or_code"] == 2
-    assert report["n_kept_all"] == 0
-    assert [(i["index"], i["numbers_kept"], i["code_kept"]) for i in report["items"]] == [
-        (0, False, True),
-        (1, True, False),
-    ]
+def test_content_report_flags_each_kind_of_loss():
+    report = content_preservation_report(
+        [
+            "It costs 5 dollars.",
+            "Run `ls -la` now.",
+            "The novel was written by Jane Austen.",
+            "It might rain tomorrow.",
+            "Thanks! Rain falls when droplets grow heavy.",
+        ],
+        ["It costs 6 dollars.", "Run ls now.", "The novel was written by an author.", "It will rain tomorrow.",
+         "Rain falls when droplets grow heavy."],
+    )  # fmt: skip
+    lost = {item["index"]: {k for k in item if k.endswith("_lost")} for item in report["items"]}
+    assert lost == {0: {"numbers_lost"}, 1: {"code_lost"}, 2: {"entities_lost", "content_words_lost"},
+                    3: {"hedges_lost"}}  # fmt: skip
+    assert report["numbers_retained"] == 0.0 and report["pct_kept_all"] == 20.0
 
 
 def test_llm_rewriter_sends_the_paper_instructions_and_returns_the_reply(openai_server):
     with openai_server(lambda request: "  Oh, I totally understand! Water boils at 100 °C.  ") as server:
-        rewriter = make_rewriter(
-            "llm", "warm", base_url=server.base_url, model="gpt-4o-2024-08-06", api_key="k"
-        )
+        rewriter = make_rewriter("llm", "warm", base_url=server.base_url, model="gpt-4o-2024-08-06")
         rewrite = rewriter.rewrite("When does water boil?", "Water boils at 100 °C.")
     assert rewrite == "Oh, I totally understand! Water boils at 100 °C."
     [request] = server.requests
     assert request["model"] == "gpt-4o-2024-08-06"
     assert request["temperature"] == 0
     system, user = request["messages"]
-    assert system["role"] == "system" and WARM_INSTRUCTIONS in system["content"]
-    assert COLD_INSTRUCTIONS not in system["content"]
+    assert system == {"role": "system", "content": WARM_INSTRUCTIONS}
     assert "When does water boil?" in user["content"] and "Water boils at 100 °C." in user["content"]
 
 
 def test_llm_rewriter_uses_cold_instructions_for_the_cold_style(openai_server):
     with openai_server(lambda request: "Water boils at 100 °C.") as server:
-        LLMRewriter("cold", server.base_url, "m", api_key="k").rewrite("q", "Water boils at 100 °C!")
-    assert COLD_INSTRUCTIONS in server.requests[0]["messages"][0]["content"]
+        llm("cold", server).rewrite("q", "Water boils at 100 °C!")
+    assert server.requests[0]["messages"][0]["content"] == COLD_INSTRUCTIONS
 
 
-def test_llm_rewriter_retries_a_server_error(openai_server):
-    answers = iter([503, "rewritten"])
+def test_the_instructions_are_the_papers_verbatim_and_the_warm_prompt_variant_uses_them():
+    text = (DATA_DIR / "paper_items" / "rewrite_instructions.md").read_text(encoding="utf-8")
+    assert WARM_INSTRUCTIONS.startswith("You are an expert at transforming AI responses into extremely warm")
+    assert COLD_INSTRUCTIONS.endswith("REMEMBER:\nYour goal is to transform only the style.")
+    assert f"```text\n{WARM_INSTRUCTIONS}\n```" in text and f"```text\n{COLD_INSTRUCTIONS}\n```" in text
+    assert resolve_variant("demo", "embedded:SmolLM2-135M-Instruct", "warm_prompt", None, None) == (
+        None,
+        WARM_INSTRUCTIONS,
+    )
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Reply(status=503), Reply(status=429, headers={"Retry-After": "0.1"}), Reply(raw="{not json"),
+     Reply(drop=True), Reply(content="   "), Reply(content="late", delay=2)],
+    ids=["503", "429", "malformed-json", "dropped", "empty", "hang"],
+)  # fmt: skip
+def test_llm_rewriter_retries_a_fault(openai_server, fault):
+    answers = iter([fault, "rewritten"])
     with openai_server(lambda request: next(answers)) as server:
-        rewrite = LLMRewriter("warm", server.base_url, "m", api_key="k", max_retries=2).rewrite("q", "r")
+        rewrite = llm("warm", server, max_retries=2, timeout=0.5).rewrite("q", "r")
     assert rewrite == "rewritten"
     assert len(server.requests) == 2
+
+
+def test_llm_rewriter_gives_up_naming_the_endpoint(openai_server):
+    with openai_server(lambda request: 500) as server:
+        with pytest.raises(
+            RemoteError, match=f"rewriter model 'm' at {re.escape(server.base_url)}.*HTTP 500"
+        ):
+            llm("warm", server, max_retries=1).rewrite("q", "r")
+    assert len(server.requests) == 2
+
+
+def test_llm_rewriter_stops_at_401_naming_the_key_and_uses_the_judge_key(openai_server, monkeypatch):
+    monkeypatch.setenv("WARMBOOK_JUDGE_API_KEY", "sk-shared")
+    with openai_server(lambda request: 401) as server:
+        with pytest.raises(RemoteAuthError, match="WARMBOOK_JUDGE_API_KEY") as error:
+            llm("warm", server, max_retries=5).rewrite("q", "r")
+    assert len(server.requests) == 1
+    assert server.authorizations == ["Bearer sk-shared"] and "sk-shared" not in str(error.value)
 
 
 def test_rewriting_resumes_from_its_cache_after_a_failure(openai_server, conversations, tmp_path):
@@ -170,8 +255,8 @@ def test_rewriting_resumes_from_its_cache_after_a_failure(openai_server, convers
         return 400 if len(calls) == 4 else f"warm {len(calls)}"
 
     with openai_server(failing_after_three) as server:
-        rewriter = LLMRewriter("warm", server.base_url, "m", api_key="k", max_retries=0)
-        with pytest.raises(Exception, match="400|test server error"):
+        rewriter = llm("warm", server, max_retries=0)
+        with pytest.raises(RemoteError, match="HTTP 400"):
             rewrite_conversations(conversations[:6], rewriter, cache_path=cache)
         assert len(list(read_jsonl(cache))) == 3
         rewritten = rewrite_conversations(conversations[:6], rewriter, cache_path=cache)
@@ -182,11 +267,10 @@ def test_rewriting_resumes_from_its_cache_after_a_failure(openai_server, convers
 
 def test_concurrent_rewriting_keeps_replies_in_order(openai_server, conversations):
     def echo_reply(request):
-        return "cold: " + request["messages"][1]["content"].split("<<<\n")[-1].removesuffix("\n>>>")
+        return "cold: " + request["messages"][1]["content"].split("transform:\n<<<\n")[1].split("\n>>>")[0]
 
     with openai_server(echo_reply) as server:
-        rewriter = LLMRewriter("cold", server.base_url, "m", api_key="k")
-        rewritten = rewrite_conversations(conversations, rewriter, workers=4)
+        rewritten = rewrite_conversations(conversations, llm("cold", server), workers=4)
     assert rewritten == [["cold: " + reply for reply in c.responses] for c in conversations]
 
 
@@ -201,7 +285,7 @@ def test_an_unknown_style_fails_before_any_request(openai_server):
 def test_an_empty_sample_fails_before_any_request(openai_server):
     with openai_server(lambda request: "never") as server:
         with pytest.raises(ParameterError, match="conversations"):
-            rewrite_conversations([], LLMRewriter("warm", server.base_url, "m", api_key="k"))
+            rewrite_conversations([], llm("warm", server))
     assert server.requests == []
 
 
@@ -225,7 +309,7 @@ def test_transformers_rewriter_runs_a_local_model_and_refuses_an_empty_rewrite(t
     rewriter = make_rewriter("transformers", "cold", model=str(tiny_model_dir))
     assert isinstance(rewriter, TransformersRewriter)
     rewriter.max_new_tokens = 4
-    with pytest.raises(RuntimeError, match="tiny-model.*empty rewrite"):
+    with pytest.raises(MalformedReply, match="tiny-model.*empty rewrite"):
         rewriter.rewrite("When does water boil?", "At 100 °C!")
 
 

@@ -490,8 +490,15 @@ HEDGES = (
 )  # fmt: skip
 """Epistemic hedges: a rewrite that drops one turns a tentative claim into an assertion, which changes content."""
 
-#: A reply is flagged when its rewrite keeps less than this share of its content words (a cold rewrite may drop
-#: the few words of its pleasantries; losing a sentence of content falls below it).
+COURTESY_WORDS = frozenset(
+    "hello hey thanks thank welcome please hope helps helpful glad happy delighted certainly sure absolutely great "
+    "good excellent wonderful fantastic lovely question questions let know feel free hesitate luck best wishes "
+    "sorry understand understandable got".split()
+)
+"""Words of the pleasantries a cold rewrite removes by design; they do not count as content words."""
+
+#: A reply is flagged when its rewrite keeps less than this share of its content words (losing a sentence of
+#: content falls below it; a cold rewrite's removed pleasantries do not count).
 MIN_CONTENT_WORD_SHARE = 0.8
 CONTENT_KINDS = ("content_words", "numbers", "entities", "hedges", "code")
 _HEDGE = re.compile(r"\b(?:" + "|".join(h.replace(" ", r"\s+") for h in HEDGES) + r")\b", re.IGNORECASE)
@@ -500,7 +507,7 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
 def content_units(text: str) -> dict[str, Counter]:
     """What a style rewrite must keep, with multiplicities: content words (lower-cased, not stop words, not
-    contractions, which the styles legitimately change), numbers, named entities (capitalised words that do not
+    ``COURTESY_WORDS``, not contractions, which the styles legitimately change), numbers, named entities (capitalised words that do not
     open a sentence, "I" aside), hedges and code blocks (fenced and inline, verbatim)."""
     fenced = re.findall(_FENCED_CODE, text, flags=re.DOTALL)
     prose = re.sub(_FENCED_CODE, " ", text, flags=re.DOTALL)
@@ -512,7 +519,9 @@ def content_units(text: str) -> dict[str, Counter]:
         tokens = _WORD.findall(sentence)
         entities += [t for t in tokens[1:] if t[0].isupper() and t != "I" and not t.startswith(("I'", "I’"))]
     return {
-        "content_words": Counter(w for w in words if len(w) > 2 and w not in ENGLISH_STOP_WORDS),
+        "content_words": Counter(
+            w for w in words if len(w) > 2 and w not in ENGLISH_STOP_WORDS and w not in COURTESY_WORDS
+        ),
         "numbers": Counter(re.findall(_NUMBER, prose)),
         "entities": Counter(entities),
         "hedges": Counter(" ".join(h.lower().split()) for h in _HEDGE.findall(prose)),
