@@ -311,7 +311,7 @@ def _mentions(
 
     With ``bags``, an alias of two or more content words also matches a sentence holding all of its content
     words in any order, by Snowball stem ("can vary widely from person to person" for "Varies per person"); the
-    mention sits at the first of those words.
+    mention spans the first to the last of those words.
     """
     found: list[Mention] = []
     offset = 0
@@ -329,10 +329,14 @@ def _mentions(
                     )
             needed = set(_content(alias.split()))
             if bags and len(needed) >= 2 and needed <= set(stems):
-                first = min(i for i, t in enumerate(tokens) if _content([t]) and _content([t])[0] in needed)
-                found.append(
-                    (offset + first, offset + first + 1, not _discounted(sentence, first, first + 1, concede))
+                # The span runs from the first to the last matched word; a negation inside it negates it too
+                # ("grapes might not be toxic to foxes").
+                hits = [i for i, t in enumerate(tokens) if (word := _content([t])) and word[0] in needed]
+                start, end = hits[0], hits[-1] + 1
+                affirmed = not (
+                    _discounted(sentence, start, end, concede) or _NEGATORS.intersection(tokens[start:end])
                 )
+                found.append((offset + start, offset + end, affirmed))
         offset += len(tokens)
     return sorted(found)
 

@@ -180,7 +180,11 @@ def cohen_kappa(reference: Sequence[str], scores: Sequence[str]) -> float:
     labels = [CORRECT, INCORRECT]
     table = pd.crosstab(pd.Categorical(reference, labels), pd.Categorical(scores, labels), dropna=False)
     expected = (table.sum(axis=0) * table.sum(axis=1)).sum() / table.to_numpy().sum() ** 2
-    return float("nan") if np.isclose(expected, 1.0) else float(cohens_kappa(table.to_numpy()).kappa)
+    return (
+        float("nan")
+        if np.isclose(expected, 1.0)
+        else float(cohens_kappa(table.to_numpy(), return_results=False))
+    )
 
 
 def scorer_agreement(rows: pd.DataFrame) -> pd.DataFrame:
