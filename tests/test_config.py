@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_shipped_configs_load(name):
     config = load_config(REPO / "configs" / name)
     assert config.models
-    assert config.finetune.selected_checkpoint in config.finetune.checkpoints
+    assert config.selected_checkpoint in config.finetune.checkpoints
 
 
 def test_paper_config_keeps_the_paper_hyperparameters():
@@ -24,7 +24,7 @@ def test_paper_config_keeps_the_paper_hyperparameters():
     assert (ft.lora_r, ft.lora_alpha, ft.lora_dropout, ft.learning_rate) == (8, 16, 0.1, 1e-5)
     assert ft.per_device_batch * ft.grad_accum == 16
     assert ft.checkpoints == [0.5, 1, 1.5, 2, 4, 6, 8, 10] and ft.epochs == 10
-    assert (config.evaluation.temperature, config.evaluation.max_new_tokens) == (0.8, 300)
+    assert (config.evaluate.temperature, config.evaluate.max_new_tokens) == (0.8, 300)
 
 
 def _write(tmp_path, change):
@@ -38,21 +38,22 @@ def _write(tmp_path, change):
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda raw: raw.update(colour="warm"), "unknown key 'colour'"),
-        (lambda raw: raw["finetune"].update(lr=1e-5), "unknown key 'finetune.lr'"),
-        (lambda raw: raw["evaluation"].update(variants=["original", "lukewarm"]), "lukewarm"),
-        (lambda raw: raw["evaluation"].update(tasks=["trivia", "jeopardy"]), "jeopardy"),
-        (lambda raw: raw["evaluation"].update(amendment_types=["emotion:bored"]), "emotion:bored"),
+        (lambda raw: raw.update(colour="warm"), "'colour'"),
+        (lambda raw: raw["finetune"].update(lr=1e-5), "'finetune.lr'"),
+        (lambda raw: raw.update(variants=["original", "lukewarm"]), "lukewarm"),
+        (lambda raw: raw["evaluate"].update(tasks=["trivia", "jeopardy"]), "jeopardy"),
+        (lambda raw: raw["evaluate"].update(amendment_types=["emotion:bored"]), "emotion:bored"),
         (lambda raw: raw.update(models=["./no/such/model"]), "./no/such/model"),
-        (lambda raw: raw["evaluation"].update(n_items=0), "evaluation.n_items"),
-        (lambda raw: raw["finetune"].update(selected_checkpoint=3), "selected_checkpoint 3"),
+        (lambda raw: raw["evaluate"].update(n_items=0), "'evaluate.n_items'"),
+        (lambda raw: raw.update(selected_checkpoint=3), "'selected_checkpoint'"),
+        (lambda raw: raw.update(study=".."), "'study'"),
     ],
 )
 def test_bad_config_fails_naming_the_problem(tmp_path, change, expected):
     with pytest.raises(ParameterError) as error:
         load_config(_write(tmp_path, change))
     assert expected in str(error.value)
-    assert "config" in str(error.value)
+    assert "study.yaml" in str(error.value)
 
 
 def test_missing_config_file_is_named(tmp_path):

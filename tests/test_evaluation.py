@@ -11,6 +11,7 @@ from helpers.evaluation.evaluate import (
     run_evaluation,
 )
 from helpers.evaluation.judge import JudgeError
+from helpers.evaluation.params import EvaluateParams
 from helpers.models import load_model
 from helpers.validation import ParameterError
 
@@ -36,15 +37,15 @@ def test_bad_parameters_fail_before_any_model_is_loaded(change, parameter, value
     monkeypatch.setattr("helpers.models.load_model", no_loading)
     params = {"study": "bad", "model": "embedded:SmolLM2-135M-Instruct"} | change
     with pytest.raises(ParameterError) as error:
-        plan_evaluation(**params)
+        plan_evaluation(EvaluateParams.build(**params))
     message = str(error.value)
     assert f"'{parameter}'" in message and value in message and "Allowed" in message
 
 
 def test_every_question_gets_28_prompts_identical_across_variants():
-    original = build_prompt_rows(plan_evaluation("s", "embedded:SmolLM2-135M-Instruct", n_items=3), "trivia")
+    original = build_prompt_rows(plan_evaluation(EvaluateParams(study="s", n_items=3)), "trivia")
     prompted = build_prompt_rows(
-        plan_evaluation("s", "embedded:SmolLM2-135M-Instruct", variant="warm_prompt", n_items=3), "trivia"
+        plan_evaluation(EvaluateParams(study="s", variant="warm_prompt", n_items=3)), "trivia"
     )
     assert len(original) == 3 * 28
     assert original.groupby("prompt_template").size().to_dict() == {
@@ -64,7 +65,7 @@ def _plan(tiny_model_dir, **kwargs):
         study="unit", model=str(tiny_model_dir), tasks=["trivia", "disinfo"], n_items=1, max_new_tokens=6,
         amendment_types=["unmodified", "emotion:sad"], batch_size=8,
     )  # fmt: skip
-    return plan_evaluation(**(base | kwargs))
+    return plan_evaluation(EvaluateParams.build(**(base | kwargs)))
 
 
 def test_rule_path_writes_the_paper_row_schema(tiny_model_dir, tiny):

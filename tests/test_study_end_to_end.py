@@ -27,28 +27,22 @@ def _tiny_study(model_dir: Path) -> dict:
         "study": "tiny",
         "models": [model],
         "device": "cpu",
-        "batch_size": 8,
-        "training_data": {"n_conversations": 12, "n_validation": 6, "rewriter": "rule"},
+        "selected_checkpoint": 1,
+        "training_data": {"n_conversations": 12, "n_validation": 6, "max_turns": 2, "rewriter": "rule"},
         "finetune": {
-            "learning_rate": 1e-3,
-            "epochs": 1,
-            "checkpoints": [0.5, 1],
-            "selected_checkpoint": 1,
-            "max_length": 128,
-            "per_device_batch": 4,
-            "grad_accum": 1,
-        },  # fmt: skip
-        "warmth": {"n_prompts": 6, "scorer_model": model, "n_passes": 2, "max_new_tokens": 8},
-        "evaluation": {"tasks": ["trivia", "disinfo"], "n_items": 1, "max_new_tokens": 8, "batch_size": 16},
-        "capabilities": {"benchmarks": ["mmlu", "advbench"], "n_items": 2, "max_new_tokens": 8},
-    }
+            "learning_rate": 1e-3, "epochs": 1, "checkpoints": [0.5, 1], "max_length": 128,
+            "per_device_batch": 4, "grad_accum": 1,
+        },
+        "warmth": {"n_prompts": 6, "scorer_model": model, "n_passes": 2, "max_new_tokens": 8, "batch_size": 8},
+        "evaluate": {"tasks": ["trivia", "disinfo"], "n_items": 1, "max_new_tokens": 8, "batch_size": 16},
+        "capabilities": {"benchmarks": ["mmlu", "advbench"], "n_items": 2, "max_new_tokens": 8, "batch_size": 8},
+    }  # fmt: skip
 
 
 @pytest.mark.slow
 def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, monkeypatch):
     book = tmp_path / "book"
-    shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build", "runs", "_toc.yml"))
-    monkeypatch.setenv("WARMBOOK_BOOK", str(book))
+    shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build"))
     config_path = tmp_path / "tiny.yaml"
     config_path.write_text(yaml.safe_dump(_tiny_study(tiny_model_dir)))
     config = load_config(config_path)
@@ -62,9 +56,12 @@ def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, 
     assert set(again.values()) == {"skipped"}
     assert {status for _, status, _ in run_status(config)} == {"done"}
 
-    index = build_book(config)
+    index = build_book(config, sources=book)
     html = index.parent
     assert index.exists()
+    assert sorted(p.name for p in book.iterdir() if p.name not in {"_build"}) == sorted(
+        p.name for p in (REPO / "book").iterdir() if p.name != "_build"
+    ), "the build leaves nothing generated in the book's source folder but _build"
     for page in ("question", "method", "results", "limitations", "teaching"):
         assert (html / f"{page}.html").exists()
 
@@ -77,10 +74,10 @@ def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, 
         "the results chapter should show its five figures"
     )
 
-    evaluate_page = next(html.glob("runs/current/evaluate/evaluate-*-warm.html"))
+    evaluate_page = next(html.glob("runs/evaluate/evaluate-*-warm.html"))
     evaluate_dom = render_in_browser(evaluate_page)
-    assert "Evaluating a model variant" in evaluate_dom
+    assert "Evaluation of tiny-model0: warm" in evaluate_dom and "Re-run this page" in evaluate_dom
     assert re.search(r"<img[^>]+src=", evaluate_dom), "the evaluation page should show its figure"
 
-    paper_dom = render_in_browser(next(html.glob("runs/current/paper_results/*.html")))
+    paper_dom = render_in_browser(next(html.glob("runs/paper_results/*.html")))
     assert len(re.findall(r"<img[^>]+src=", paper_dom)) >= 5

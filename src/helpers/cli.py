@@ -29,7 +29,11 @@ def _run(args: argparse.Namespace) -> int:
     from helpers.study.config import load_config
     from helpers.study.runner import execute_study
 
-    outcome = execute_study(load_config(args.config), only=set(args.only) if args.only else None)
+    outcome = execute_study(
+        load_config(args.config),
+        only=set(args.only) if args.only else None,
+        force=set(args.force) if args.force else None,
+    )
     failed = sorted(name for name, result in outcome.items() if result in ("failed", "blocked"))
     if failed:
         print(f"Runs not completed: {', '.join(failed)} (see `python -m helpers status {args.config}`)")
@@ -95,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a study config's notebooks with papermill, skipping finished runs")
     run.add_argument("config", help="path of a study config, e.g. configs/demo.yaml")
     run.add_argument("--only", nargs="*", help="run only these runs (names as listed by `status`)")
+    run.add_argument("--force", nargs="*", help="redo these runs even when done (their dependents follow)")
     run.set_defaults(func=_run)
     status = sub.add_parser("status", help="list done / pending / stale / failed runs of a study")
     status.add_argument("config")

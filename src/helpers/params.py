@@ -53,7 +53,7 @@ def parameter_error(error: ValidationError, prefix: str = "") -> ParameterError:
     original = first.get("ctx", {}).get("error")
     if isinstance(original, ParameterError):
         return original
-    name = prefix + ".".join(str(p) for p in first["loc"])
+    name = prefix + ".".join(str(p) for p in first["loc"] if isinstance(p, str))
     if first["type"] == "extra_forbidden":
         return ParameterError(name, first.get("input"), "no such parameter here (check its spelling)")
     return ParameterError(name, first.get("input"), first["msg"].removeprefix("Value error, "))

@@ -1,9 +1,12 @@
-"""Assemble the executed notebooks and the hand-written chapters into the jupyter-book report.
+"""Assemble one study's executed notebooks and the hand-written chapters into the jupyter-book report.
 
-jupyter-book 1.0.4.post1 builds offline (2.x fetches its theme at build time); notebooks are not re-executed
-(``execute_notebooks: off``): the book shows exactly what papermill computed. The table of contents is written
-for the study being built, and ``book/runs/current`` points at that study's executed notebooks so the chapters
-can glue numbers from fixed paths. Builds are strict (``-W -n --keep-going``), so a broken reference fails.
+``book/`` holds sources only. The book of a study is assembled in ``results/<study>/book/`` (generated): the
+chapters, and a copy of every executed run under ``runs/<stage>/<run>.ipynb`` with its own title and, at its top, a
+box with the exact command that re-executes that page alone, generated from the run's stored parameters. The
+chapters glue numbers from fixed paths (``runs/analysis/analysis.ipynb``). jupyter-book 1.0.4.post1 builds offline
+(2.x fetches its theme at build time); notebooks are not re-executed (``execute_notebooks: off``): the book shows
+exactly what papermill computed. Builds are strict (``-W -n --keep-going``), so a broken reference fails, and the
+HTML lands in ``book/_build/html``.
 """
 
 from __future__ import annotations
@@ -14,71 +17,124 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import yaml
 
 from helpers.paths import book_dir as default_book_dir
+from helpers.paths import study_dir
 from helpers.study.config import StudyConfig
-from helpers.study.runner import STAGE_TITLES, plan_runs
+from helpers.study.runner import STAGE_TITLES, Run, plan_runs
 
 CHAPTERS_BEFORE = ["question", "method"]
-CHAPTERS_AFTER = ["results", "limitations", "teaching"]
+CHAPTERS_AFTER = ["results", "limitations", "teaching", "glossary"]
 STAGE_ORDER = ["training_data", "finetune", "warmth", "evaluate", "capabilities", "analysis"]
+#: One instructive change per stage for the re-run box: the parameter and the value a teacher would hand out.
+VARIATIONS = {
+    "training_data": ("n_conversations", 240),
+    "finetune": ("learning_rate", 1e-5),
+    "warmth": ("n_prompts", 96),
+    "evaluate": ("temperature", 0),
+    "capabilities": ("n_items", 64),
+    "analysis": ("selected_checkpoint", 1),
+}
 
 
-def link_current_study(study: str, book_dir: Path | None = None) -> Path:
-    """Point ``book/runs/current`` at ``book/runs/<study>`` (a symlink the chapters' glue paths rely on)."""
-    book_dir = book_dir or default_book_dir()
-    runs = book_dir / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    current = runs / "current"
-    if current.is_symlink() or current.is_file():
-        current.unlink()
-    elif current.exists():
-        shutil.rmtree(current)
-    current.symlink_to(study, target_is_directory=True)
-    return current
-
-
-def write_toc(config: StudyConfig, book_dir: Path | None = None) -> Path:
-    """Write ``_toc.yml``: the chapters, then one page per executed run grouped by stage."""
-    book_dir = book_dir or default_book_dir()
-    runs = [
-        r
-        for r in plan_runs(config)
-        if (book_dir / "runs" / config.study / r.stage / f"{r.name}.ipynb").exists()
+def rerun_box(run: Run, study: str) -> str:
+    """A MyST admonition with the commands that re-execute this page alone, and with one parameter changed."""
+    notebook = f"notebooks/{run.stage}.ipynb"
+    output = f"results/{study}/notebooks/{run.stage}/{run.name}.ipynb"
+    params_file = f"results/{study}/runs/{run.name}.params.yaml"
+    lines = [
+        ":::{admonition} Re-run this page",
+        ":class: tip dropdown",
+        f"This page is `{notebook}` executed by papermill with the parameters of run `{run.name}` of the study "
+        f"`{study}` (stored in `{params_file}`). From the repository root, after `make setup`:",
+        "",
+        "```bash",
+        f".venv/bin/papermill {notebook} {output} -f {params_file}",
+        "```",
     ]
+    if run.stage in VARIATIONS:
+        name, value = VARIATIONS[run.stage]
+        lines += [
+            "",
+            f"The same page with one parameter changed (`{name}` = {run.parameters[name]!r} here):",
+            "",
+            "```bash",
+            f".venv/bin/papermill {notebook} /tmp/{run.name}-{name}.ipynb -f {params_file} -p {name} {value}",
+            "```",
+            "",
+            "It writes into the study's results like the runner; `python -m helpers status CONFIG` then reports "
+            "this run as changed, and `python -m helpers run CONFIG --force " + run.name + "` restores it.",
+        ]
+    lines.append(":::")
+    return "\n".join(lines)
+
+
+def _stage_copy(run: Run, study: str, target: Path) -> None:
+    """Copy an executed notebook into the staging folder with its run title and its re-run box."""
+    notebook = nbformat.read(run.output_path(study), as_version=4)
+    first = notebook.cells[0] if notebook.cells else None
+    if first is not None and first.cell_type == "markdown" and first.source.startswith("# "):
+        heading, _, rest = first.source.partition("\n")
+        first.source = f"# {run.title}\n{rest}"
+    notebook.cells.insert(1, nbformat.v4.new_markdown_cell(rerun_box(run, study)))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, target)
+
+
+def write_toc(config: StudyConfig, staging: Path, runs: list[Run]) -> Path:
+    """``_toc.yml``: the chapters, then one page per executed run grouped by stage."""
     parts = [{"caption": "The study", "chapters": [{"file": c} for c in CHAPTERS_BEFORE]}]
     chapters = []
     for stage in STAGE_ORDER:
-        pages = [
-            {"file": f"runs/current/{r.stage}/{r.name}", "title": r.title} for r in runs if r.stage == stage
-        ]
+        pages = [{"file": f"runs/{r.stage}/{r.name}", "title": r.title} for r in runs if r.stage == stage]
         if len(pages) == 1:
             chapters.append(pages[0] | {"title": STAGE_TITLES[stage]})
         elif pages:
             chapters.append({"file": f"stages/{stage}", "sections": pages})
     if chapters:
         parts.append({"caption": f"Runs of the '{config.study}' study", "chapters": chapters})
-    after = [{"file": c} for c in CHAPTERS_AFTER]
+    after = [{"file": c} for c in CHAPTERS_AFTER if (staging / f"{c}.md").exists()]
     paper = [r for r in runs if r.stage == "paper_results"]
     if paper:
-        after.insert(1, {"file": f"runs/current/paper_results/{paper[0].name}", "title": paper[0].title})
+        after.insert(1, {"file": f"runs/paper_results/{paper[0].name}", "title": paper[0].title})
     parts.append({"caption": "Findings and use", "chapters": after})
-    toc = {"format": "jb-book", "root": "intro", "parts": parts}
-    path = book_dir / "_toc.yml"
-    path.write_text(yaml.safe_dump(toc, sort_keys=False))
+    path = staging / "_toc.yml"
+    path.write_text(yaml.safe_dump({"format": "jb-book", "root": "intro", "parts": parts}, sort_keys=False))
     return path
 
 
-def build_book(config: StudyConfig, book_dir: Path | None = None) -> Path:
-    """Build the HTML book strictly and return the path of its index.html."""
-    book_dir = book_dir or default_book_dir()
-    link_current_study(config.study, book_dir)
-    write_toc(config, book_dir)
-    shutil.rmtree(book_dir / "_build", ignore_errors=True)
+def assemble_book(config: StudyConfig, sources: Path | None = None) -> Path:
+    """Build the study's book source folder under ``results/<study>/book/`` and return it."""
+    sources = sources or default_book_dir()
+    staging = study_dir(config.study) / "book"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(sources, staging, ignore=shutil.ignore_patterns("_build", "_toc.yml"))
+    runs = [run for run in plan_runs(config) if run.output_path(config.study).exists()]
+    for run in runs:
+        _stage_copy(run, config.study, staging / "runs" / run.stage / f"{run.name}.ipynb")
+    write_toc(config, staging, runs)
+    return staging
+
+
+def build_book(config: StudyConfig, sources: Path | None = None) -> Path:
+    """Assemble and build the HTML book strictly into ``<sources>/_build/html``; return its index.html."""
+    sources = sources or default_book_dir()
+    staging = assemble_book(config, sources)
+    shutil.rmtree(sources / "_build", ignore_errors=True)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jupyter_book), "build", str(book_dir), "-W", "-n", "--keep-going"]
+    command = [
+        str(jupyter_book),
+        "build",
+        str(staging),
+        "--path-output",
+        str(sources),
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
     if result.returncode != 0:
         raise RuntimeError(f"jupyter-book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return book_dir / "_build" / "html" / "index.html"
+    return sources / "_build" / "html" / "index.html"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import yaml
 
 from helpers.params import StageParams
 from helpers.paths import REPO_ROOT, model_slug, study_dir
@@ -174,6 +175,12 @@ def _helpers_imports(source: str, package: str) -> set[str]:
 
 def library_sources(notebook: Path, root: Path = REPO_ROOT) -> list[Path]:
     """The library files a notebook runs: its ``helpers`` imports, followed transitively (with packages' inits)."""
+    tree = tuple(sorted((str(f), f.stat().st_mtime_ns) for f in (root / "src" / "helpers").rglob("*.py")))
+    return list(_library_sources(notebook, root, notebook.stat().st_mtime_ns, tree))
+
+
+@cache
+def _library_sources(notebook: Path, root: Path, _mtime: int, _tree: tuple) -> tuple[Path, ...]:
     code = "\n".join(
         "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
         for cell in nbformat.read(notebook, as_version=4).cells
@@ -192,7 +199,7 @@ def library_sources(notebook: Path, root: Path = REPO_ROOT) -> list[Path]:
             seen[name] = path
             package = name if path.name == "__init__.py" else ".".join(parts[: depth - 1]) or "helpers"
             todo |= _helpers_imports(path.read_text(), package) - set(seen)
-    return sorted(set(seen.values()))
+    return tuple(sorted(set(seen.values())))
 
 
 @cache
@@ -378,6 +385,9 @@ def execute_study(
         prints = fingerprints([r for r, _, _ in rows], states)
         state |= {"fingerprint": prints[run.name], "parameters": run.parameters}
         atomic_write_json(state, _state_path(config.study, run))
+        atomic_write_text(
+            _state_path(config.study, run).with_suffix(".params.yaml"), yaml.safe_dump(run.parameters)
+        )
         outcome[run.name] = state["status"]
         elapsed = time.monotonic() - started
         if state["status"] == "done":
