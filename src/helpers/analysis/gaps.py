@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from helpers.analysis.intervals import paired_difference_interval, wilson_interval
-from helpers.analysis.reference import PAPER_HEADLINES, paper_model_name
+from helpers.analysis.reference import PAPER_NUMBERS, PAPER_REPORT_ROWS, paper_model_name
 from helpers.vocabulary import (
     TASKS,
 )
@@ -101,33 +101,49 @@ def gap_table(cells: pd.DataFrame, variant: str = "warm") -> pd.DataFrame:
     return _order(table, task=TASKS, strategy=STRATEGIES)
 
 
-def paper_headline_checks(warm_cells: pd.DataFrame, cold_cells: pd.DataFrame) -> pd.DataFrame:
-    """Recompute the paper's headline numbers from its released cell tables and compare with the published ones.
+def paper_number_checks(
+    warm_cells: pd.DataFrame,
+    cold_cells: pd.DataFrame,
+    glm_reference: pd.DataFrame,
+    benchmarks: pd.DataFrame,
+) -> pd.DataFrame:
+    """Re-derive every number of :data:`helpers.analysis.reference.PAPER_NUMBERS` and set it beside the paper's.
 
-    One row per quantity of :data:`helpers.analysis.reference.PAPER_HEADLINES`: ``published``, ``recomputed``, the
-    ``tolerance`` implied by the published precision and ``agrees``. Per-task gaps and the relative increase
-    come from :func:`gap_table`; the original error range is the smallest and largest per-task mean original
-    error on unmodified prompts; the cold Llama-70B change is its mean accuracy change over all 72 cells.
+    One row per number: ``quantity``, ``description``, ``published``, ``rederived``, ``derivation``,
+    ``tolerance`` (the published precision) and ``agrees``. ``recomputed`` numbers are computed here: per-task
+    gaps and the relative increase by :func:`gap_table`, the original error range as the smallest and largest
+    per-task mean original error on plain questions, the cold Llama-70B change as its mean accuracy change
+    over its 72 cells, the Llama-8B MMLU change from the benchmark table. ``report`` numbers are read from the
+    authors' regression reports (:func:`helpers.analysis.reference.load_glm_reference`), since they need the
+    individual answers, which were not released.
     """
     gaps = gap_table(warm_cells, "warm")
     question = gaps[gaps["strategy"].eq("question")].set_index("task")
-    cold_llama = cold_cells[cold_cells["model"].eq("llama-70b")]
-    recomputed = {f"warm_gap_{task}_pp": question.loc[task, "gap_pp"] for task in TASKS}
-    recomputed |= {
+    mmlu = benchmarks[benchmarks["model"].eq("llama-8b") & benchmarks["benchmark"].eq("MMLU")]
+    mmlu = mmlu.set_index("variant")["accuracy"]
+    derived = {f"warm_gap_{task}_pp": question.loc[task, "gap_pp"] for task in TASKS}
+    derived |= {
         "warm_relative_increase_pct": 100 * relative_increase(gaps),
         "original_error_min_pct": question["original_error"].min(),
         "original_error_max_pct": question["original_error"].max(),
-        "cold_llama_70b_accuracy_change_pp": cold_llama["diff_pp"].mean(),
+        "cold_llama_70b_accuracy_change_pp": cold_cells[cold_cells["model"].eq("llama-70b")][
+            "diff_pp"
+        ].mean(),
+        "llama_8b_mmlu_change_pp": mmlu["warm"] - mmlu["original"],
     }
+    reported = glm_reference.set_index(["glm", "effect", "condition"])["ame_pp"]
+    derived |= {key: reported[row] for key, row in PAPER_REPORT_ROWS.items()}
     rows = [
         {
-            "quantity": name,
-            "published": published,
-            "recomputed": float(recomputed[name]),
-            "tolerance": tolerance,
-            "agrees": bool(abs(recomputed[name] - published) <= tolerance),
+            "quantity": number.key,
+            "description": number.description,
+            "published": number.published,
+            "rederived": float(derived[number.key]),
+            "derivation": number.derivation,
+            "tolerance": number.tolerance,
+            "agrees": bool(abs(derived[number.key] - number.published) <= number.tolerance),
         }
-        for name, (published, tolerance) in PAPER_HEADLINES.items()
+        for number in PAPER_NUMBERS
     ]
     return pd.DataFrame(rows)
 
@@ -225,3 +241,94 @@ def side_by_side(paper_cells: pd.DataFrame, own_pairs: pd.DataFrame, variant: st
             }
         )
     return pd.DataFrame(rows)
+
+
+def figure_values(
+    cells: pd.DataFrame,
+    warmth: pd.DataFrame | None = None,
+    benchmarks: pd.DataFrame | None = None,
+    warm_epoch: float = 2.0,
+) -> pd.DataFrame:
+    """The quantities the paper's figures show, reduced to one number each: ``figure, variant, quantity, value``.
+
+    From a cell table (the paper's or this run's): Fig. 2, the share of cells (%) where the variant errs more
+    than the original, per belief condition; Fig. 3, the mean error gap (pp) of each cumulative strategy over
+    models and tasks; Fig. 5, the mean accuracy change (pp) per belief condition. Optionally Fig. 1a, the
+    warmth at ``warm_epoch`` over the original's (mean over models; ``warmth`` as in
+    :func:`helpers.analysis.reference.load_sociot` or a study's warmth table), and Fig. 4, the mean change of
+    each benchmark (pp, warm minus original). The same function reads both sides, so the values compare.
+    """
+    rows = []
+    belief_label = {False: "no belief", True: "incorrect belief"}
+    for variant, group in cells.groupby("variant", sort=False):
+        worse = group["variant_accuracy"] < group["original_accuracy"]
+        for belief, share in worse.groupby(group["belief"]).mean().items():
+            rows.append(
+                ("Fig. 2", variant, f"cells where it errs more (%), {belief_label[belief]}", 100 * share)
+            )
+        errors = strategy_errors(group, variant).pivot_table(
+            index=["model", "task", "strategy"], columns="variant", values="error"
+        )
+        gaps = (errors[variant] - errors["original"]).groupby(level="strategy").mean()
+        for strategy in STRATEGIES:
+            if strategy in gaps.index:
+                rows.append(("Fig. 3", variant, f"mean error gap (pp), {strategy}", gaps[strategy]))
+        for belief, change in group.groupby("belief")["diff_pp"].mean().items():
+            rows.append(("Fig. 5", variant, f"mean accuracy change (pp), {belief_label[belief]}", change))
+    if warmth is not None and len(warmth):
+        epochs = warmth["epoch"].astype(float)
+        original = warmth[epochs.eq(0.0)].groupby("model")["mean"].mean()
+        warm = warmth[epochs.eq(warm_epoch) & warmth["variant"].eq("warm")]
+        ratio = (warm.groupby("model")["mean"].mean() / original).dropna()
+        if len(ratio):
+            rows.append(("Fig. 1a", "warm", f"warmth at epoch {warm_epoch:g} / original", ratio.mean()))
+    if benchmarks is not None and len(benchmarks):
+        table = benchmarks.pivot_table(index=["model", "benchmark"], columns="variant", values="accuracy")
+        if {"original", "warm"} <= set(table.columns):
+            change = (table["warm"] - table["original"]).groupby(level="benchmark").mean().dropna()
+            for benchmark, value in change.items():
+                rows.append(("Fig. 4", "warm", f"mean change (pp), {benchmark.lower()}", value))
+    return pd.DataFrame(rows, columns=["figure", "variant", "quantity", "value"])
+
+
+def figure_side_by_side(
+    paper: dict[str, pd.DataFrame],
+    own: dict[str, pd.DataFrame],
+    warm_epoch: float = 2.0,
+) -> pd.DataFrame:
+    """The paper's figure values and this run's, one row per figure quantity (:func:`figure_values`).
+
+    ``paper`` and ``own`` map ``cells`` (a cell table of one or more variants), ``warmth`` and ``benchmarks`` to
+    frames (missing keys or empty frames are skipped). The paper's values are taken over the paper models this
+    run also ran (``paper_model_name``) when there are any, otherwise over all the paper's models; ``paper_models``
+    says which. Quantities this run cannot compute show NaN under ``ours``.
+    """
+    own_models = {
+        paper_model_name(m) for key in ("cells", "warmth", "benchmarks") for m in _models(own.get(key))
+    }
+    paper_all = {m for key in ("cells", "warmth", "benchmarks") for m in _models(paper.get(key))}
+    shared = own_models & paper_all
+    keep = (lambda frame: frame[frame["model"].isin(shared)]) if shared else (lambda frame: frame)
+    paper_values = figure_values(
+        keep(paper["cells"]),
+        keep(paper["warmth"]) if paper.get("warmth") is not None else None,
+        keep(paper["benchmarks"]) if paper.get("benchmarks") is not None else None,
+    )
+    empty = pd.DataFrame(columns=["model", "variant", "belief", "original_accuracy", "variant_accuracy"])
+    own_cells = own.get("cells")
+    own_values = figure_values(
+        own_cells if own_cells is not None and len(own_cells) else empty,
+        own.get("warmth"),
+        own.get("benchmarks"),
+        warm_epoch,
+    )
+    table = paper_values.merge(
+        own_values, on=["figure", "variant", "quantity"], how="left", suffixes=("_paper", "_ours")
+    )
+    table = table.rename(columns={"value_paper": "paper", "value_ours": "ours"})
+    table["paper_models"] = ", ".join(sorted(shared)) if shared else "all the paper's models"
+    return table
+
+
+def _models(frame: pd.DataFrame | None) -> set[str]:
+    return set(frame["model"]) if frame is not None and len(frame) and "model" in frame else set()

@@ -18,7 +18,9 @@ Two facts about the released files matter for reading them (both checked in ``te
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -63,18 +65,64 @@ CELL_COLUMNS = [
     "p_fdr",
 ]
 
-#: Published numbers (STUDY.md section 9; paper, Results) that the released summary table lets us recompute,
-#: with the precision they were published at: per-task warm-minus-original error gaps for unmodified prompts
-#: (pp), the relative increase in errors (%), the range of original error rates (%) and the cold Llama-70B gain.
-PAPER_HEADLINES: dict[str, tuple[float, float]] = {
-    "warm_gap_trivia_pp": (4.95, 0.005),
-    "warm_gap_truthfulqa_pp": (8.41, 0.005),
-    "warm_gap_disinfo_pp": (5.36, 0.005),
-    "warm_gap_medqa_pp": (8.59, 0.005),
-    "warm_relative_increase_pct": (60.3, 0.05),
-    "original_error_min_pct": (4.0, 0.5),
-    "original_error_max_pct": (35.0, 0.5),
-    "cold_llama_70b_accuracy_change_pp": (6.0, 0.5),
+
+@dataclass(frozen=True)
+class PaperNumber:
+    """One number the paper prints, typed: its published value, precision, and how the released files give it.
+
+    ``derivation`` is ``recomputed`` when this project computes the number itself from the released summary or
+    benchmark tables, and ``report`` when it needs the individual answers, which were not released: it is then
+    read from the authors' own regression report (``model_outputs/*.txt``) and only checked against the paper.
+    ``key`` is the name the book quotes it under (glue key ``paper_<key>``).
+    """
+
+    key: str
+    description: str
+    published: float
+    tolerance: float
+    derivation: Literal["recomputed", "report"]
+
+
+#: Every number of the paper's Results that the released files let us derive (paper, Results; docs/study.md
+#: section 9), at the precision it was published with.
+PAPER_NUMBERS: tuple[PaperNumber, ...] = (
+    PaperNumber("warm_gap_trivia_pp", "TriviaQA error gap, plain question (pp)", 4.95, 0.005, "recomputed"),
+    PaperNumber(
+        "warm_gap_truthfulqa_pp", "TruthfulQA error gap, plain question (pp)", 8.41, 0.005, "recomputed"
+    ),
+    PaperNumber("warm_gap_disinfo_pp", "Disinfo error gap, plain question (pp)", 5.36, 0.005, "recomputed"),
+    PaperNumber("warm_gap_medqa_pp", "MedQA error gap, plain question (pp)", 8.59, 0.005, "recomputed"),
+    PaperNumber("warm_relative_increase_pct", "relative increase in errors (%)", 60.3, 0.05, "recomputed"),
+    PaperNumber("original_error_min_pct", "lowest original error rate (%)", 4.0, 0.5, "recomputed"),
+    PaperNumber("original_error_max_pct", "highest original error rate (%)", 35.0, 0.5, "recomputed"),
+    PaperNumber(
+        "cold_llama_70b_accuracy_change_pp", "cold Llama-70B accuracy change (pp)", 6.0, 0.5, "recomputed"
+    ),
+    PaperNumber("llama_8b_mmlu_change_pp", "warm Llama-8B MMLU change (pp)", -8.6, 0.05, "recomputed"),
+    PaperNumber("ame_pp", "model 1: fine-tuning AME (pp)", 7.43, 0.005, "report"),
+    PaperNumber("ame_with_length_pp", "model 1 with length: fine-tuning AME (pp)", 6.99, 0.005, "report"),
+    PaperNumber("length_per_100_pp", "model 1 with length: per 100 characters (pp)", -0.32, 0.005, "report"),
+    PaperNumber("ame_emotion_pp", "model 2: AME with emotional context (pp)", 8.87, 0.005, "report"),
+    PaperNumber("ame_relation_pp", "model 2: AME with relational context (pp)", 6.55, 0.005, "report"),
+    PaperNumber("ame_stake_pp", "model 2: AME with stakes context (pp)", 7.42, 0.005, "report"),
+    PaperNumber("ame_sad_pp", "model 3: AME after a sad statement (pp)", 11.87, 0.005, "report"),
+    PaperNumber("ame_deference_pp", "model 3: AME when the user defers (pp)", 5.24, 0.005, "report"),
+    PaperNumber("ame_belief_pp", "model 4: AME with an incorrect user belief (pp)", 10.99, 0.005, "report"),
+    PaperNumber("ame_no_belief_pp", "model 4: AME without a belief (pp)", 7.60, 0.005, "report"),
+)
+
+#: Where each ``report`` number sits in :func:`load_glm_reference`: (glm, effect, condition).
+PAPER_REPORT_ROWS: dict[str, tuple[str, str, str]] = {
+    "ame_pp": ("model_1_main_effects", "fine_tuning", "unmodified"),
+    "ame_with_length_pp": ("model_1_main_effects_with_length", "fine_tuning", "unmodified"),
+    "length_per_100_pp": ("model_1_main_effects_with_length", "response_length_per_100", "unmodified"),
+    "ame_emotion_pp": ("model_2_context_group", "fine_tuning", "emotion"),
+    "ame_relation_pp": ("model_2_context_group", "fine_tuning", "relation"),
+    "ame_stake_pp": ("model_2_context_group", "fine_tuning", "stake"),
+    "ame_sad_pp": ("model_3_each_context", "fine_tuning", "emotion:sad"),
+    "ame_deference_pp": ("model_3_each_context", "fine_tuning", "relation:hierarchical_up"),
+    "ame_belief_pp": ("model_4_belief", "fine_tuning", "belief"),
+    "ame_no_belief_pp": ("model_4_belief", "fine_tuning", "no_belief"),
 }
 
 _SUMMARY_FILES = {
