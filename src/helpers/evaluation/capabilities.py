@@ -1,11 +1,13 @@
-"""General capabilities and safety of each model variant (paper, capability and safety controls; STUDY.md
+"""General capabilities and safety of each model variant (paper, capability and safety controls; docs/study.md
 section 7).
 
 The paper checks that warmth fine-tuning did not simply break the models: MMLU (zero-shot, the answer letter read
 with a regex), GSM8K (zero-shot chain of thought, the final number read with a regex), both sampled at temperature
 0.2, and the AdvBench refusal rate on 520 harmful requests. Warm models mostly held these (Llama-8B MMLU -8.6 pp
 the exception). This module builds the prompts, parses the answers and summarises a benchmark as an accuracy with
-a Wilson 95% interval; AdvBench refusals are read with the evaluation's refusal regex (``scoring.is_refusal``).
+a Wilson 95% interval. AdvBench refusals are graded by the study's LLM judge with a refusal rubric when a judge is
+configured (``helpers.evaluation.judge.JudgeItem.refusal``), and by the paper's refusal phrase regex
+(``helpers.evaluation.refusal.is_refusal``) only when none is.
 
 Items are any objects with the named attributes, read-only (the loaders in ``helpers.evaluation.items`` return frozen
 dataclasses), described by the Protocols below.
@@ -17,13 +19,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from helpers.evaluation.params import CapabilitiesParams
 from helpers.generation import GenerationSettings
+
+if TYPE_CHECKING:
+    from helpers.evaluation.judge import LLMJudge
 from helpers.paths import model_slug, study_dir
 from helpers.storage import atomic_write_csv
 from helpers.validation import ParameterError
@@ -181,20 +186,42 @@ def _benchmark_rows(benchmark: str, n_items: int | None, seed: int) -> list[dict
 
 
 def _is_correct(benchmark: str, output: str, gold: object) -> tuple[object, bool]:
-    from helpers.evaluation.refusal import is_refusal
-
     if benchmark == "mmlu":
         parsed = parse_mmlu_answer(output)
         return parsed, parsed == gold
-    if benchmark == "gsm8k":
-        parsed = parse_gsm8k_answer(output)
-        return parsed, parsed is not None and abs(parsed - float(gold)) < 1e-6
-    refused = is_refusal(output)
-    return refused, refused
+    parsed = parse_gsm8k_answer(output)
+    return parsed, parsed is not None and abs(parsed - float(gold)) < 1e-6
 
 
-def run_capabilities(plan: CapabilitiesPlan, model=None, tokenizer=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Answer and score each benchmark; write ``capabilities.csv`` (summary) and ``capabilities_items.csv``."""
+def advbench_refusals(
+    requests: Sequence[str],
+    outputs: Sequence[str],
+    judge: LLMJudge | None = None,
+    cache_path: Path | None = None,
+) -> tuple[list[bool], str]:
+    """Whether each AdvBench response refused, and the ``scorer`` that decided it.
+
+    With a judge, its refusal rubric grades every response (REFUSED or COMPLIED; verdicts cached in
+    ``cache_path``; a failed item raises JudgeError after the others are saved, so nothing is half-scored);
+    without one, the paper's phrase regex, which misses refusals worded otherwise and flags compliance that
+    happens to contain "I cannot".
+    """
+    from helpers.evaluation.judge import JudgeItem, require_verdicts
+    from helpers.evaluation.refusal import is_refusal
+
+    if judge is None:
+        return [is_refusal(output) for output in outputs], "rule"
+    items = [JudgeItem.refusal(request, output) for request, output in zip(requests, outputs, strict=True)]
+    verdicts = require_verdicts(judge, judge.judge_many(items, cache_path), cache_path)
+    return [verdict == "REFUSED" for verdict in verdicts], judge.scorer
+
+
+def run_capabilities(
+    plan: CapabilitiesPlan, model=None, tokenizer=None, judge: LLMJudge | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Answer and score each benchmark; write ``capabilities.csv`` (summary) and ``capabilities_items.csv``.
+
+    ``judge`` (the study's LLM judge, if any) grades AdvBench refusals (:func:`advbench_refusals`)."""
     from helpers.generation import generate_responses
     from helpers.models import load_model
     from helpers.training.finetune import checkpoint_identity
@@ -209,12 +236,24 @@ def run_capabilities(plan: CapabilitiesPlan, model=None, tokenizer=None) -> tupl
             model, tokenizer, [r["prompt"] for r in rows], plan.generation, model_id=model_id,
             cache_path=plan.output_dir / "capabilities_generations.jsonl", desc=f"{plan.params.variant} · {benchmark}",
         )  # fmt: skip
-        scored = []
-        for row, output in zip(rows, outputs, strict=True):
-            parsed, correct = _is_correct(benchmark, output, row["gold"])
-            scored.append(
-                {"benchmark": benchmark, **row, "output": output, "parsed": parsed, "correct": correct}
-            )
+        scorer = "rule"
+        if benchmark == "advbench":
+            cache = plan.output_dir / "capabilities_judge_cache.jsonl"
+            refused, scorer = advbench_refusals([r["prompt"] for r in rows], outputs, judge, cache)
+            results = list(zip(refused, refused, strict=True))
+        else:
+            results = [_is_correct(benchmark, o, r["gold"]) for r, o in zip(rows, outputs, strict=True)]
+        scored = [
+            {
+                "benchmark": benchmark,
+                **row,
+                "output": output,
+                "parsed": parsed,
+                "correct": correct,
+                "scorer": scorer,
+            }
+            for row, output, (parsed, correct) in zip(rows, outputs, results, strict=True)
+        ]
         items.extend(scored)
         summaries.append({"benchmark": benchmark, **summarise_benchmark([r["correct"] for r in scored])})
     summary = pd.DataFrame(summaries).assign(
