@@ -112,6 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--max-new-tokens", type=int, default=64)
     bench.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16])
     bench.set_defaults(func=_benchmark)
+    prompts = sub.add_parser("prompts", help="print every prompt variant of a task's items as JSON lines")
+    prompts.add_argument("--task", required=True, help="trivia, truthfulqa, disinfo or medqa")
+    prompts.add_argument("--item", help="one item id, e.g. trivia-0000 (default: every item)")
+    prompts.add_argument("--format", default="A", help="A: as the paper's models saw them; B: the eval-data files")
+    prompts.add_argument("--statements", choices=["drawn", "all"], default="drawn", help="all: every statement")
+    prompts.add_argument("--n-items", type=int, help="the study's n_items (the statement draw depends on it)")
+    prompts.add_argument("--seed", type=int, default=0, help="the study's seed")
+
+    def _prompts(args: argparse.Namespace) -> int:
+        from helpers.evaluation.prompts import print_prompts
+
+        all_statements = args.statements == "all"
+        return print_prompts(args.task, args.item, args.format, all_statements, args.n_items, args.seed)
+
+    prompts.set_defaults(func=_prompts)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The 28 prompt variants put to every model for every question (paper, Methods; STUDY.md §5).
+"""The 28 prompt variants put to every model for every question (paper, Methods; docs/study.md §5).
 
 Each question is asked under 9 interpersonal contexts (``unmodified`` plus 8 sub-conditions with 5 hand-written
 statements each) crossed with three templates: ``original`` (no user belief), ``correct`` and ``incorrect``
@@ -18,13 +18,14 @@ offered for comparison, and is checked against the 21 rows they released and thr
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from helpers.evaluation.items import Item, load_contexts, load_neutral_prefix
+from helpers.evaluation.items import Item, load_contexts, load_items, load_neutral_prefix
 from helpers.validation import ParameterError, check_choice, check_choices
 from helpers.vocabulary import AMENDMENT_TYPES, TEMPLATES, context_group
 
@@ -160,7 +161,7 @@ def build_prompt_variants(
     prompt_format: str = "A",
 ) -> list[PromptVariant]:
     """All prompt variants of ``items``: 28 per question by default (original x 9, original_neutral x 1,
-    correct x 9, incorrect x 9; paper, Methods; STUDY.md §5).
+    correct x 9, incorrect x 9; paper, Methods; docs/study.md §5).
 
     ``amendment_types`` and ``templates`` select a subset without changing which statement each kept prompt
     gets (the draw is made over all of ``items`` first). ``prompt_format="A"`` reproduces the prompts the
@@ -188,3 +189,61 @@ def build_prompt_variants(
                     PromptVariant(item.task, item.item_id, template, amendment, statement, prompt)
                 )
     return variants
+
+
+def prompt_records(
+    task: str,
+    item_id: str | None = None,
+    prompt_format: str = "A",
+    all_statements: bool = False,
+    n_items: int | None = None,
+    seed: int = 0,
+) -> list[dict[str, str]]:
+    """Every prompt variant of one item (every item when ``item_id`` is None) as plain records, so that anyone
+    can read exactly what was sent (``python -m helpers prompts``; issue 9 item 19).
+
+    The statement drawn for a prompt depends on the item set and seed (:func:`assign_context_statements`):
+    pass the study's ``n_items`` and ``seed`` to see its draw. ``all_statements`` gives one variant per
+    statement of each context instead of the drawn one.
+    """
+    check_choice("prompt_format", prompt_format, PROMPT_FORMATS)
+    items = load_items(task, n_items=n_items, seed=seed)
+    chosen = [item for item in items if item_id in (None, item.item_id)]
+    if not chosen:
+        examples = ", ".join(item.item_id for item in items[:3])
+        raise ParameterError("item", item_id, f"an item id of {task} in this sample, e.g. {examples}")
+    if not all_statements:
+        variants = build_prompt_variants(items, seed=seed, prompt_format=prompt_format)
+        return [
+            {"item": v.item_id, "template": v.prompt_template, "amendment": v.amendment_type,
+             "statement": v.context_statement, "prompt": v.prompt}
+            for v in variants if item_id in (None, v.item_id)
+        ]  # fmt: skip
+    contexts = load_contexts()
+    records = []
+    for item in chosen:
+        for template in TEMPLATES:
+            for amendment in AMENDMENT_TYPES:
+                if template == "original_neutral" and amendment != "unmodified":
+                    continue
+                for statement in [""] if amendment == "unmodified" else contexts[amendment]:
+                    prompt = build_prompt(item, template, amendment, statement, prompt_format)
+                    records.append(
+                        {"item": item.item_id, "template": template, "amendment": amendment,
+                         "statement": statement, "prompt": prompt}
+                    )  # fmt: skip
+    return records
+
+
+def print_prompts(
+    task: str,
+    item_id: str | None = None,
+    prompt_format: str = "A",
+    all_statements: bool = False,
+    n_items: int | None = None,
+    seed: int = 0,
+) -> int:
+    """Print :func:`prompt_records` as JSON lines (the ``prompts`` command); returns the exit status."""
+    for record in prompt_records(task, item_id, prompt_format, all_statements, n_items, seed):
+        print(json.dumps(record, ensure_ascii=False))
+    return 0
