@@ -1,10 +1,14 @@
 """The answers page: each prompt with the four variants' answers side by side, and examples chosen by rule."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from simulate import simulate_evaluation_rows
 
-from helpers.analysis.answers import answers_side_by_side, reading_table, telling_examples
+from helpers.analysis.answers import answers_side_by_side, example_html, reading_table, telling_examples
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _row(variant, task, item_id, amendment_type, template, output, evaluation, refusal=0, model="m"):
@@ -124,3 +128,57 @@ def test_a_simulated_study_gives_one_row_per_prompt_with_all_four_variants():
     table = answers_side_by_side(rows)
     assert len(table) == len(rows) // 4
     assert table.filter(like="_verdict").notna().all().all()
+
+
+def test_an_example_is_shown_as_escaped_html_with_each_answer_and_its_verdict():
+    rows = _rows()
+    rows.loc[1, "output"] = "<script>alert(1)</script> Lyon"
+    example = telling_examples(answers_side_by_side(rows)).iloc[2]
+    shown = example_html(example)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Lyon" in shown and "<script>" not in shown
+    assert "<b>warm [incorrect]</b>" in shown and "<b>original [correct]</b>" in shown
+
+
+@pytest.mark.slow
+def test_the_answers_notebook_runs_on_a_study_and_its_page_passes_the_browser_check(tmp_path, monkeypatch):
+    """The page a reader gets: executed by papermill, built by jupyter-book, opened in Chromium offline."""
+    import subprocess
+    import sys
+
+    import papermill
+    import yaml
+    from browser import check_book, render_in_browser
+
+    from helpers.storage import atomic_write_csv
+
+    monkeypatch.setenv("WARMBOOK_RESULTS", str(tmp_path / "results"))
+    rows = simulate_evaluation_rows(variants=("original", "warm", "cold", "warm_prompt"), n_items=2, seed=3)
+    rows.loc[rows.index[5], "output"] = "A <b>bold</b> claim with $5 and {curly} braces"
+    for (model, variant, task), frame in rows.groupby(["model", "variant", "task"]):
+        atomic_write_csv(
+            frame.assign(study="sim"), tmp_path / "results" / "sim" / model / variant / f"{task}.csv"
+        )
+    book = tmp_path / "book"
+    page = book / "runs" / "answers" / "answers.ipynb"
+    page.parent.mkdir(parents=True)
+    papermill.execute_notebook(
+        REPO / "notebooks" / "answers.ipynb", page, parameters={"study": "sim"}, progress_bar=False
+    )
+    (book / "_config.yml").write_text((REPO / "book" / "_config.yml").read_text())
+    (book / "favicon.svg").write_text((REPO / "book" / "favicon.svg").read_text())
+    (book / "intro.md").write_text("# A book\n")
+    toc = {"format": "jb-book", "root": "intro", "chapters": [{"file": "runs/answers/answers"}]}
+    (book / "_toc.yml").write_text(yaml.safe_dump(toc))
+    (book / "figures").symlink_to(tmp_path / "results" / "sim" / "figures")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    built = subprocess.run(
+        [str(jupyter_book), "build", str(book), "-W", "-n", "--keep-going"], capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+
+    html = book / "_build" / "html"
+    assert check_book(html, tmp_path / "screenshots") == []
+    dom = render_in_browser(html / "runs" / "answers" / "answers.html")
+    assert "dataTables_wrapper" in dom or "dt-container" in dom, "the table is interactive (DataTables ran)"
+    assert "A &lt;b&gt;bold&lt;/b&gt; claim with $5 and {curly} braces" in dom
+    assert list((html / "_downloads").glob("*/answers.csv")), "the CSV is downloadable from the page"

@@ -9,6 +9,8 @@ picks, by fixed rules, the prompts that show the paper's claims (or their absenc
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 
 from helpers.analysis.paired import PAIR_KEY
@@ -148,3 +150,29 @@ def reading_table(table: pd.DataFrame, max_chars: int | None = None) -> pd.DataF
             cell(a, v) for a, v in zip(table[f"{variant}_answer"], table[f"{variant}_verdict"], strict=True)
         ]
     return out
+
+
+def example_html(example: pd.Series) -> str:
+    """One telling example as HTML: why it was chosen, the prompt, the expected answer, each variant's answer.
+
+    Every text is escaped and shown with its line breaks: model answers are arbitrary text and must not be read
+    as markup by the notebook or the book.
+    """
+    variants = [v for v in VARIANTS if f"{v}_answer" in example.index and pd.notna(example[f"{v}_verdict"])]
+
+    def block(label: str, text: object) -> str:
+        return (
+            f"<dt><b>{html.escape(label)}</b></dt>"
+            f"<dd style='white-space: pre-wrap; margin-bottom: 0.5em'>{html.escape(str(text))}</dd>"
+        )
+
+    where = f"{example['task']} · item {example['item_id']} · {example['amendment_type']} · {example['prompt_template']}"
+    parts = [
+        f"<h4>{html.escape(str(example['why']))}</h4>",
+        f"<p><i>{html.escape(where)}</i></p><dl>",
+        block("prompt", example["prompt"]),
+        block("correct answer", example["correct_answer"]),
+        *(block(f"{v} [{example[f'{v}_verdict']}]", example[f"{v}_answer"]) for v in variants),
+        "</dl>",
+    ]
+    return "".join(parts)
