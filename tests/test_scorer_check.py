@@ -11,15 +11,17 @@ task        fit half: n, agree, kappa  check half: n, agree, base  kappa on chec
 trivia      24, 1.000, 1.00            16, 1.000, 0.750           1.00  (floor 1.00)
 truthfulqa  18, 0.833, 0.62 (SE 0.185) 21, 0.714, 0.619           0.45  (floor 0.30)
 disinfo     18, 1.000, undefined       22, 1.000, 0.909           1.00  (no floor)
-medqa       18, 0.722, 0.48 (SE 0.168) 22, 0.818, 0.636           0.65  (floor 0.20)
+medqa       18, 0.722, 0.48 (SE 0.168) 22, 0.864, 0.636           0.73  (floor 0.20)
 =========== ========================== ========================== ==========================
 
 Each floor is the one-sided 95% lower bound of the fit-half kappa, kappa - 1.645 SE (statsmodels' asymptotic
 SE), rounded down to 0.05. Trivia agrees perfectly on the fit half (SE 0), so its floor is 1.00. Disinfo's fit
 half is CORRECT throughout (GPT-4o's two INCORRECT labels both fall in the check half), so kappa is undefined
 there and no floor can be chosen from it; Disinfo is gated by beating the majority baseline on the check half
-instead. The scorer before issue 9 item 14 agreed 0.636 on the MedQA check half, exactly the baseline
-(kappa 0.35), and 0.556 on the fit half, below the baseline 0.611.
+instead. On all 159 rows: trivia 1.000 (baseline 0.750, kappa 1.00), truthfulqa 0.769 (0.692, 0.53), disinfo
+1.000 (0.950, 1.00), medqa 0.800 (0.625, 0.61). The scorer before issue 9 item 14 agreed 0.636 on the MedQA
+check half, exactly the baseline (kappa 0.35), 0.556 on the fit half, below the baseline 0.611, and 0.600 on all
+MedQA rows, below the baseline 0.625 (kappa 0.25).
 
 Said plainly: the split is fixed, but the rules were written while reading all 159 rows (as the scorer before
 them was), so the check half is held out from the choice of the floors, not from the design of the rules.
