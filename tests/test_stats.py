@@ -14,7 +14,14 @@ from simulate import simulate_evaluation_rows
 from statsmodels.stats.multitest import multipletests
 
 from helpers.analysis import reference
-from helpers.analysis.gaps import STRATEGIES, gap_table, pair_gaps, side_by_side, strategy_errors
+from helpers.analysis.gaps import (
+    STRATEGIES,
+    figure_side_by_side,
+    gap_table,
+    pair_gaps,
+    side_by_side,
+    strategy_errors,
+)
 from helpers.analysis.glm import (
     AME_COLUMNS,
     GlmResult,
@@ -436,10 +443,16 @@ def test_analysis_notebook_runs_on_a_synthetic_study_and_writes_its_tables(tmp_p
         "glm_side_by_side.csv",
         "side_by_side.csv",
         "gap_table.csv",
+        "figure_side_by_side.csv",
     ):
         assert (analysis / name).is_file(), name
     side = pd.read_csv(analysis / "side_by_side.csv")
     assert set(side["paper_reference"]) == {"llama-8b"}
+    figure_values = pd.read_csv(analysis / "figure_side_by_side.csv")
+    assert set(figure_values["paper_models"]) == {"llama-8b"}
+    assert {"Fig. 1a", "Fig. 2", "Fig. 3", "Fig. 4", "Fig. 5"} <= set(figure_values["figure"])
+    glm = pd.read_csv(analysis / "glm_side_by_side.csv")
+    assert {"paper_p", "p_value_logodds", "p_value"} <= set(glm.columns)
     executed = nbformat.read(output, as_version=4)
     text = "".join(
         out.get("text", "")
@@ -491,3 +504,20 @@ def test_analysis_notebook_explains_instead_of_failing_on_an_empty_study(tmp_pat
         "fig_capabilities",
         "fig_accuracy_change",
     } <= glued
+
+
+def test_figure_side_by_side_computes_the_paper_and_this_run_with_the_same_function():
+    paper = {
+        "cells": pd.concat([reference.load_paired_summary(v) for v in ("warm", "cold")], ignore_index=True),
+        "warmth": reference.load_sociot(),
+        "benchmarks": reference.load_benchmarks(),
+    }
+    table = figure_side_by_side(paper, paper)  # "this run" = the paper's own numbers: every value must match
+    assert set(table["figure"]) == {"Fig. 1a", "Fig. 2", "Fig. 3", "Fig. 4", "Fig. 5"}
+    assert table["paper"].tolist() == pytest.approx(table["ours"].tolist())
+    mmlu = table[table["quantity"].eq("mean change (pp), mmlu")]["paper"].iloc[0]
+    benchmarks = reference.load_benchmarks()
+    per_model = benchmarks[benchmarks["benchmark"].eq("MMLU")].pivot_table(
+        index="model", columns="variant", values="accuracy"
+    )
+    assert mmlu == pytest.approx((per_model["warm"] - per_model["original"]).mean())
