@@ -96,9 +96,9 @@ def write_toc(config: StudyConfig, staging: Path, runs: list[Run]) -> Path:
     if chapters:
         parts.append({"caption": f"Runs of the '{config.study}' study", "chapters": chapters})
     after = [{"file": c} for c in CHAPTERS_AFTER if (staging / f"{c}.md").exists()]
-    paper = [r for r in runs if r.stage == "paper_results"]
-    if paper:
-        after.insert(1, {"file": f"runs/paper_results/{paper[0].name}", "title": paper[0].title})
+    for position, stage in ((1, "paper_results"), (2, "scorer_check")):
+        for run in [r for r in runs if r.stage == stage]:
+            after.insert(position, {"file": f"runs/{stage}/{run.name}", "title": run.title})
     parts.append({"caption": "Findings and use", "chapters": after})
     path = staging / "_toc.yml"
     path.write_text(yaml.safe_dump({"format": "jb-book", "root": "intro", "parts": parts}, sort_keys=False))

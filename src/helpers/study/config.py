@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from helpers.analysis.params import AnalysisParams, PaperResultsParams
-from helpers.evaluation.params import CapabilitiesParams, EvaluateParams, Variant
+from helpers.evaluation.params import CapabilitiesParams, EvaluateParams, ScorerCheckParams, Variant
 from helpers.model_names import check_model_name
 from helpers.params import StageParams, check_study_name, parameter_error
 from helpers.training.params import FinetuneParams, TrainingDataParams
@@ -37,6 +37,7 @@ SECTIONS: dict[str, type[StageParams]] = {
 #: Every stage object the runner can execute, by notebook name.
 STAGES: dict[str, type[StageParams]] = {
     "paper_results": PaperResultsParams,
+    "scorer_check": ScorerCheckParams,
     **SECTIONS,
     "analysis": AnalysisParams,
 }

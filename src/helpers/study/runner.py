@@ -36,6 +36,7 @@ from helpers.validation import ParameterError
 
 STAGE_TITLES = {
     "paper_results": "The paper's released results",
+    "scorer_check": "The rule scorer against the paper's judge",
     "training_data": "Warm and cold training data",
     "finetune": "Fine-tuning",
     "warmth": "SocioT warmth",
@@ -46,6 +47,7 @@ STAGE_TITLES = {
 #: Data files (globs under ``data/``) each stage reads: part of its fingerprint.
 STAGE_DATA: dict[str, tuple[str, ...]] = {
     "paper_results": ("reference/**/*",),
+    "scorer_check": ("reference/sample_outputs/**/*", "paper_items/*"),
     "training_data": ("paper_items/rewrite_instructions.md",),
     "finetune": (),
     "warmth": (),
@@ -86,6 +88,7 @@ class Run:
         slug = model_slug(p["model"]) if "model" in p else ""
         patterns = {
             "paper_results": [],
+            "scorer_check": [],
             "training_data": ["training_data/*.jsonl", "training_data/*.json"],
             "finetune": [f"{slug}/finetune/{p.get('style')}/**/*"],
             "warmth": [f"{slug}/warmth/*.csv", f"{slug}/warmth/*.json"],
