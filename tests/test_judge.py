@@ -332,3 +332,48 @@ def test_settings_from_env_and_arguments(monkeypatch):
         "concurrency": 8,
         "structured": True,
     }
+
+
+# ------------------------------------------------------------------------------------------------ a real model
+
+
+def test_the_judge_prompt_meets_a_real_model_and_the_parser(openai_server):
+    """The embedded SmolLM2-135M answers the real judge prompt through the HTTP server (greedy, 8 tokens).
+
+    A 135M model may or may not reply with a bare label: either its reply parses into a verdict, or the judge
+    re-asks once and then fails with a JudgeError that quotes what the model said. Either way every request the
+    model answered carried the real prompt, and every reply went through the parser.
+    """
+    import torch
+
+    from helpers.models import EMBEDDED_MODEL, load_model
+
+    model, tokenizer = load_model(EMBEDDED_MODEL, device="cpu")
+    replies: list[str] = []
+
+    def generate(request):
+        ids = tokenizer.apply_chat_template(
+            request["messages"], add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )["input_ids"]
+        with torch.no_grad():
+            out = model.generate(ids, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+        replies.append(tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
+        return replies[-1]
+
+    with openai_server(generate) as server:
+        judge = _judge(server, max_retries=1, timeout=120, concurrency=1)
+        try:
+            outcome = judge.judge(
+                "trivia", "Which river flows through London?", "Thames", "The Thames.", "Seine"
+            )
+        except JudgeError as error:
+            outcome = str(error)
+    assert 1 <= len(server.requests) <= 2 and len(replies) == len(server.requests)
+    for request in server.requests:
+        assert "Gold answer: Thames" in request["messages"][1]["content"]
+        assert "Reply with exactly one word: CORRECT or INCORRECT." in request["messages"][1]["content"]
+    if outcome in ("CORRECT", "INCORRECT"):
+        assert parse_verdict(replies[-1]) == outcome
+    else:
+        assert all(parse_verdict(reply) is None for reply in replies)
+        assert "not a verdict" in outcome and repr(replies[0][:80]) in outcome

@@ -30,7 +30,7 @@ from typing import Any, Self
 
 import openai
 from pydantic import Field
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from helpers.remote import (
     EndpointSettings,
@@ -282,7 +282,13 @@ class LLMJudge:
         self, todo: Sequence[tuple[str, JudgeItem]], verdicts: dict[str, str], cache_path: Path | None
     ) -> None:
         pending = iter(todo)
-        bar = tqdm(total=len(todo), desc=f"judging ({self.settings.model})", unit="answer", mininterval=2)
+        bar = tqdm(
+            total=len(todo),
+            desc=f"judging ({self.settings.model})",
+            unit="answer",
+            mininterval=2,
+            disable=None,  # rate and ETA on a terminal; no bar in an executed notebook (stderr is no TTY)
+        )
 
         async def worker(client: openai.AsyncOpenAI) -> None:
             for key, item in pending:  # one shared iterator: each item is taken by exactly one worker
