@@ -92,6 +92,19 @@ class StageParams(BaseModel):
         return self.model_dump(mode="json")
 
 
+class StudyPageParams(StageParams):
+    """A book page that only reads (a study's results or bundled data): its one parameter is the study."""
+
+    run_fields: ClassVar[tuple[str, ...]] = ("study",)
+
+    study: str = Field("demo", description="Name of the study whose results (or book) the page belongs to.")
+
+    @field_validator("study")
+    @classmethod
+    def _study_is_a_folder_name(cls, value: str) -> str:
+        return check_study_name(value)
+
+
 class StudyParams(StageParams):
     """A stage that reads and writes one study's results folder."""
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from helpers.params import StageParams, StudyParams
+from helpers.params import StageParams, StudyPageParams, StudyParams
 from helpers.vocabulary import SELECTED_CHECKPOINT
 
 
@@ -39,3 +39,9 @@ class PaperResultsParams(StageParams):
                 "a folder with the authors' files (results_warm_ft.csv, ...), or '' for the bundled copy"
             )
         return value
+
+
+class AnswersParams(StudyPageParams):
+    """Every evaluated prompt with each variant's answer side by side, searchable (a book page, no compute)."""
+
+    stage: ClassVar[str] = "answers"

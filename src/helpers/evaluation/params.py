@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from helpers.params import ModelRunParams, StageParams, check_study_name
+from helpers.params import ModelRunParams, StudyPageParams
 from helpers.validation import ParameterError
 from helpers.vocabulary import AMENDMENT_TYPES, BENCHMARKS, SELECTED_CHECKPOINT, TASKS, TEMPLATES
 
@@ -109,17 +109,7 @@ class CapabilitiesParams(VariantRunParams):
     batch_size: int = Field(16, gt=0, description="Prompts generated together.")
 
 
-class ScorerCheckParams(StageParams):
+class ScorerCheckParams(StudyPageParams):
     """The rule scorer against the authors' GPT-4o labels on their released samples (a book page, no compute)."""
 
     stage: ClassVar[str] = "scorer_check"
-    run_fields: ClassVar[tuple[str, ...]] = ("study",)
-
-    study: str = Field(
-        "demo", description="The study whose book shows this page (the page reads only bundled data)."
-    )
-
-    @field_validator("study")
-    @classmethod
-    def _study_is_a_folder_name(cls, value: str) -> str:
-        return check_study_name(value)

@@ -27,7 +27,7 @@ from helpers.study.runner import STAGE_TITLES, Run, plan_runs
 
 CHAPTERS_BEFORE = ["question", "method"]
 CHAPTERS_AFTER = ["results", "limitations", "teaching", "glossary"]
-STAGE_ORDER = ["training_data", "finetune", "warmth", "evaluate", "capabilities", "analysis"]
+STAGE_ORDER = ["training_data", "finetune", "warmth", "evaluate", "answers", "capabilities", "analysis"]
 #: One instructive change per stage for the re-run box: the parameter and the value a teacher would hand out.
 VARIATIONS = {
     "training_data": ("n_conversations", 240),
@@ -114,6 +114,9 @@ def assemble_book(config: StudyConfig, sources: Path | None = None) -> Path:
     runs = [run for run in plan_runs(config) if run.output_path(config.study).exists()]
     for run in runs:
         _stage_copy(run, config.study, staging / "runs" / run.stage / f"{run.name}.ipynb")
+    figures = study_dir(config.study) / "figures"
+    if figures.is_dir():  # run pages link their PNG/PDF/CSV files as ../../figures/<file>
+        shutil.copytree(figures, staging / "figures")
     write_toc(config, staging, runs)
     return staging
 

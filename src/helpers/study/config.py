@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from helpers.analysis.params import AnalysisParams, PaperResultsParams
+from helpers.analysis.params import AnalysisParams, AnswersParams, PaperResultsParams
 from helpers.evaluation.params import CapabilitiesParams, EvaluateParams, ScorerCheckParams, Variant
 from helpers.model_names import check_model_name
 from helpers.params import StageParams, check_study_name, parameter_error
@@ -39,6 +39,7 @@ STAGES: dict[str, type[StageParams]] = {
     "paper_results": PaperResultsParams,
     "scorer_check": ScorerCheckParams,
     **SECTIONS,
+    "answers": AnswersParams,
     "analysis": AnalysisParams,
 }
 

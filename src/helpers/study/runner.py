@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ STAGE_TITLES = {
     "warmth": "SocioT warmth",
     "evaluate": "Evaluation",
     "capabilities": "Capabilities and safety",
+    "answers": "The answers, side by side",
     "analysis": "Analysis",
 }
 #: Data files (globs under ``data/``) each stage reads: part of its fingerprint.
@@ -53,6 +55,7 @@ STAGE_DATA: dict[str, tuple[str, ...]] = {
     "warmth": (),
     "evaluate": ("paper_items/*", "medqa/*"),
     "capabilities": ("mmlu/*", "gsm8k/*", "advbench/*", "paper_items/rewrite_instructions.md"),
+    "answers": (),
     "analysis": ("reference/**/*",),
 }
 
@@ -94,6 +97,7 @@ class Run:
             "warmth": [f"{slug}/warmth/*.csv", f"{slug}/warmth/*.json"],
             "evaluate": [f"{slug}/{p.get('variant')}/{task}.csv" for task in p.get("tasks", [])],
             "capabilities": [f"{slug}/{p.get('variant')}/capabilities*.csv"],
+            "answers": [],
             "analysis": ["analysis/*.csv", "analysis/*.json"],
         }[self.stage]
         return sorted({f for pattern in patterns for f in root.glob(pattern) if f.is_file()})
@@ -136,6 +140,10 @@ def plan_runs(config: StudyConfig) -> list[Run]:
                 params = _derive(section, **on_model, variant=variant, checkpoint=config.selected_checkpoint)
                 deps = (f"finetune-{slug}-{variant}",) if variant in config.styles else ()
                 runs.append(Run(f"{stage}-{slug}-{variant}", f"{label} of {slug}: {variant}", params, deps))
+    evaluations = tuple(r.name for r in runs if r.stage == "evaluate")
+    runs.append(
+        Run("answers", "The answers, side by side", STAGES["answers"].build(study=config.study), evaluations)
+    )
     analysis = STAGES["analysis"].build(**common, selected_checkpoint=config.selected_checkpoint)
     analysis_deps = tuple(r.name for r in runs if r.stage in ("warmth", "evaluate", "capabilities"))
     runs.append(Run("analysis", "Statistics and figures of this study", analysis, analysis_deps))
@@ -311,13 +319,27 @@ def strip_volatile_metadata(path: Path) -> None:
     atomic_write_text(path, nbformat.writes(notebook))
 
 
+#: Set in every kernel: library progress bars and the IProgress warning belong to the terminal, not the book's pages.
+KERNEL_ENVIRONMENT = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "PYTHONWARNINGS": "ignore:IProgress not found",
+}
+
+
 def execute_run(run: Run, study: str) -> dict[str, Any]:
-    """Execute one notebook with papermill; return its state record (status, seconds, failing cell)."""
+    """Execute one notebook with papermill; return its state record (status, seconds, failing cell).
+
+    papermill's progress bar shows the run's cells on the terminal; the kernel inherits ``KERNEL_ENVIRONMENT``.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
     output = run.output_path(study)
     output.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.update(KERNEL_ENVIRONMENT)
     started = time.monotonic()
     state: dict[str, Any] = {"status": "done", "error": None, "failed_cell": None}
     try:
@@ -327,7 +349,11 @@ def execute_run(run: Run, study: str) -> dict[str, Any]:
             parameters=run.parameters,
             kernel_name="python3",
             cwd=str(run.notebook().parent),
-            progress_bar=False,
+            progress_bar=True,
+            log_output=False,
+            # Encrypt the kernel's local TCP channels: silences ipykernel's "running over TCP without encryption"
+            # warning at its source instead of filtering it.
+            config=Config({"KernelManager": {"transport_encryption": "auto"}}),
         )
     except PapermillExecutionError as error:
         state = {
