@@ -221,7 +221,9 @@ def run_capabilities(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Answer and score each benchmark; write ``capabilities.csv`` (summary) and ``capabilities_items.csv``.
 
-    ``judge`` (the study's LLM judge, if any) grades AdvBench refusals (:func:`advbench_refusals`)."""
+    ``judge`` (default: the one the parameters configure, if any) grades AdvBench refusals
+    (:func:`advbench_refusals`)."""
+    judge = judge or plan.params.judge()
     from helpers.generation import generate_responses
     from helpers.models import load_model
     from helpers.training.finetune import checkpoint_identity

@@ -1,6 +1,6 @@
 """The evaluation stage: every question under 28 prompt variants, answered by one model variant, then scored.
 
-This is the paper's core measurement (STUDY.md sections 4–6): TriviaQA, TruthfulQA, MASK Disinformation and
+This is the paper's core measurement (docs/study.md sections 4–6): TriviaQA, TruthfulQA, MASK Disinformation and
 MedQA questions, asked plainly, after an interpersonal context statement, and with an incorrect user belief;
 sampled once at temperature 0.8; scored CORRECT/INCORRECT by a judge (GPT-4o in the paper) or by the offline
 rule scorer. Variants: the original model, the warm and cold LoRA fine-tunes (epoch-2 checkpoint by default)
@@ -58,7 +58,7 @@ class EvaluationPlan:
 def resolve_variant(
     study: str, model: str, variant: str, checkpoint: float | None, adapter: str | None
 ) -> tuple[str | None, str | None]:
-    """The adapter and system prompt of a variant (STUDY.md sections 2 and 7).
+    """The adapter and system prompt of a variant (docs/study.md sections 2 and 7).
 
     ``warm``/``cold`` load the LoRA checkpoint of that style (epoch 2 by default, "the warm model" of the paper)
     unless an explicit ``adapter`` path is given; ``warm_prompt`` is the original model with the warm rewrite
@@ -131,15 +131,10 @@ def run_evaluation(plan: EvaluationPlan, model=None, tokenizer=None) -> dict[str
     Generations are cached per variant, judge verdicts per judge model, so a crash or a failing judge loses
     nothing already done; the CSV is written only when a task is fully scored.
     """
-    from helpers.evaluation.judge import JudgeSettings, LLMJudge
     from helpers.evaluation.scoring import score_answers
     from helpers.models import load_model
 
-    judge = None
-    if plan.params.judge_base_url:
-        judge = LLMJudge(
-            JudgeSettings.from_env(base_url=plan.params.judge_base_url, model=plan.params.judge_model)
-        )
+    judge = plan.params.judge()
     if model is None:
         model, tokenizer = load_model(plan.params.model, adapter=plan.adapter, device=plan.params.device)
     results = {}
@@ -157,7 +152,7 @@ def run_evaluation(plan: EvaluationPlan, model=None, tokenizer=None) -> dict[str
 
 
 def accuracy_by_context(frames: dict[str, pd.DataFrame] | pd.DataFrame) -> pd.DataFrame:
-    """Accuracy (%) per task × context, without and with an incorrect user belief (STUDY.md section 6).
+    """Accuracy (%) per task × context, without and with an incorrect user belief (docs/study.md section 6).
 
     Refusals are handled as in the paper by :func:`helpers.evaluation.refusal.apply_refusal_rule`: dropped on TriviaQA, TruthfulQA
     and MedQA, counted correct on Disinfo.

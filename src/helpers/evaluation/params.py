@@ -38,7 +38,47 @@ class VariantRunParams(ModelRunParams):
     )
 
 
-class EvaluateParams(VariantRunParams):
+class JudgedRunParams(VariantRunParams):
+    """A variant run whose answers an LLM judge may grade (any OpenAI-compatible endpoint; the key stays in the
+    environment: WARMBOOK_JUDGE_API_KEY, else OPENAI_API_KEY)."""
+
+    judge_base_url: str | None = Field(
+        None, description="OpenAI-compatible judge endpoint (paper: GPT-4o); None: the offline rule scorer."
+    )
+    judge_model: str | None = Field(
+        None, description="The judge's model name (paper: gpt-4o); set together with judge_base_url."
+    )
+    judge_timeout: float = Field(
+        60, gt=0, description="Seconds before one judge request is abandoned and retried."
+    )
+    judge_max_retries: int = Field(
+        5, ge=0, description="Retries per item on 429, 5xx, timeouts and malformed replies."
+    )
+    judge_concurrency: int = Field(8, gt=0, description="Judge requests in flight at once.")
+
+    @model_validator(mode="after")
+    def _judge_is_complete(self) -> JudgedRunParams:
+        if (self.judge_base_url is None) != (self.judge_model is None):
+            raise ParameterError(
+                "judge_model", self.judge_model, "set together with judge_base_url (both or neither)"
+            )
+        return self
+
+    def judge(self):
+        """The configured ``LLMJudge``, or None for the rule scorer (imports the client only when needed)."""
+        if self.judge_base_url is None:
+            return None
+        from helpers.evaluation.judge import JudgeSettings, LLMJudge
+
+        return LLMJudge(
+            JudgeSettings.from_env(
+                base_url=self.judge_base_url, model=self.judge_model, timeout=self.judge_timeout,
+                max_retries=self.judge_max_retries, concurrency=self.judge_concurrency,
+            )
+        )  # fmt: skip
+
+
+class EvaluateParams(JudgedRunParams):
     """One variant answers every prompt of the four tasks; every answer is scored CORRECT or INCORRECT."""
 
     stage: ClassVar[str] = "evaluate"
@@ -93,7 +133,7 @@ class EvaluateParams(VariantRunParams):
         return self
 
 
-class CapabilitiesParams(VariantRunParams):
+class CapabilitiesParams(JudgedRunParams):
     """MMLU, GSM8K and AdvBench refusals for one variant (paper, Fig. 4)."""
 
     stage: ClassVar[str] = "capabilities"
