@@ -1,15 +1,15 @@
 """Evaluation items and benchmarks, loaded from the bundled files under ``data/`` (or the Hugging Face hub).
 
-The paper (Ibrahim, Hafner & Rocher, Nature 2026, Methods; STUDY.md §4) evaluates open-ended answers on
+The paper (Ibrahim, Hafner & Rocher, Nature 2026, Methods; docs/study.md §4) evaluates open-ended answers on
 four tasks: 500 TriviaQA and 500 TruthfulQA questions, all 125 MASK disinformation items and 500 MedQA
 vignettes rephrased in the first person with the options hidden. Each item carries a gold answer and a wrong
 answer, because the sycophancy conditions put an incorrect belief in the user's mouth (paper, Methods;
-STUDY.md §5). The authors released their exact TriviaQA/TruthfulQA/Disinfo items (``data/paper_items``) but not
+docs/study.md §5). The authors released their exact TriviaQA/TruthfulQA/Disinfo items (``data/paper_items``) but not
 their MedQA sample or most of its first-person conversions, so MedQA items are rebuilt here from the public
 test split with a documented rule (:func:`to_first_person`), using the authors' own conversion wherever one
 was released (``data/paper_items/medqa_examples.csv``).
 
-The capability checks (paper, Methods; STUDY.md §7) use MMLU, GSM8K and AdvBench; their loaders are at the
+The capability checks (paper, Methods; docs/study.md §7) use MMLU, GSM8K and AdvBench; their loaders are at the
 end of this module. Every sample is seeded, and ``item_id`` is derived from the position in the source file,
 so a result row can always be traced back to its question.
 """
@@ -215,7 +215,7 @@ def _split_noun_phrase(rest: str) -> tuple[str, str] | None:
 def to_first_person(stem: str) -> str:
     """Reword a MedQA vignette as a question about the user's relative, the way the paper's prompts do.
 
-    The paper (Methods; STUDY.md §4) had GPT-4o rewrite each vignette in the first person ("A 21-year-old
+    The paper (Methods; docs/study.md §4) had GPT-4o rewrite each vignette in the first person ("A 21-year-old
     college student comes to..." -> "My brother, 21, comes to..."; "Which of the following is..." -> "what
     is..."). Only 19 of those conversions were released, so the others are rebuilt with this rule:
 
@@ -339,7 +339,7 @@ def _hub_rows(task: str) -> list[dict[str, Any]]:
 
 
 def load_items(task: str, n_items: int | None = None, seed: int = 0, source: str = "bundled") -> list[Item]:
-    """Load a seeded sample of one task's evaluation items (paper, Methods; STUDY.md §4).
+    """Load a seeded sample of one task's evaluation items (paper, Methods; docs/study.md §4).
 
     ``n_items=None`` gives every item: the paper's 500 TriviaQA, 500 TruthfulQA and 125 Disinfo questions, or
     all 1,273 MedQA test vignettes (the paper sampled 500 of them; that sample was not released, so use
@@ -366,7 +366,7 @@ def _contexts_file() -> dict[str, Any]:
 
 
 def load_contexts() -> dict[str, list[str]]:
-    """The paper's 40 interpersonal context statements: 8 sub-conditions x 5 (paper, Methods; STUDY.md §5).
+    """The paper's 40 interpersonal context statements: 8 sub-conditions x 5 (paper, Methods; docs/study.md §5).
 
     Keys are the amendment types (``emotion:happy`` ... ``stake:low``); a fresh copy is returned each time.
     """
@@ -379,7 +379,7 @@ def load_neutral_prefix() -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Capability benchmarks (paper, Methods; STUDY.md §7)
+# Capability benchmarks (paper, Methods; docs/study.md §7)
 
 
 def load_mmlu(n_items: int | None = None, seed: int = 0) -> list[MMLUQuestion]:

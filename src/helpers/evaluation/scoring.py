@@ -62,7 +62,9 @@ def score_answers(
     scored = rows.copy()
     outputs = [_text(value) for value in scored["output"]]
     options = scored["options"] if "options" in scored.columns else [None] * len(scored)
-    prompts = [_text(p) or None for p in scored["prompt"]] if "prompt" in scored.columns else [None] * len(scored)
+    prompts = (
+        [_text(p) or None for p in scored["prompt"]] if "prompt" in scored.columns else [None] * len(scored)
+    )
     evaluations: list[str] = []
     judge_items: list[JudgeItem] = []
     for row, output, row_options, prompt in zip(

@@ -1,4 +1,4 @@
-"""ShareGPT conversations for the warm and cold fine-tuning data (paper, "Fine-tuning for warmth"; STUDY.md 1).
+"""ShareGPT conversations for the warm and cold fine-tuning data (paper, "Fine-tuning for warmth"; docs/study.md 1).
 
 The paper drew real user–ChatGPT conversations from ShareGPT Vicuna Unfiltered, removed unsafe ones, labelled
 each by query type with a regex (first match wins: refusal, factual, creative, technical, advice, other), took
@@ -47,7 +47,7 @@ _REFUSAL = re.compile(
     r"I[’']m sorry|I apologi[sz]e|I can[’']t|I cannot|Unfortunately|not able to|unable to|against my|not appropriate",
     re.IGNORECASE,
 )
-# The paper's factual rule is case-sensitive (STUDY.md 1, docs/study.md): a message *starting* with a capitalised
+# The paper's factual rule is case-sensitive (docs/study.md section 1): a message *starting* with a capitalised
 # What/Who/When/Where/Why/How, or *containing* the lower-case words; "what is x" or "Explain x" does not match.
 _FACTUAL_START = re.compile(r"^\s*(?:What|Who|When|Where|Why|How)\b")
 _FACTUAL_WORDS = re.compile(r"\b(?:explain|define|describe|difference between)")
@@ -86,7 +86,7 @@ class Conversation:
 
 @dataclass(frozen=True)
 class ValidationPrompt:
-    """A held-out first user message on which warmth is measured (STUDY.md 1 and 3)."""
+    """A held-out first user message on which warmth is measured (docs/study.md 1 and 3)."""
 
     prompt_id: str
     query_type: str
@@ -178,7 +178,7 @@ def record_to_messages(record: dict, max_turns: int = PAPER_MAX_TURNS) -> list[d
 
 
 def label_query_type(messages: Sequence[dict[str, str]]) -> str:
-    """The paper's query-type regex on the first exchange; the first matching type wins (STUDY.md 1)."""
+    """The paper's query-type regex on the first exchange; the first matching type wins (docs/study.md 1)."""
     user = messages[0]["content"]
     reply = messages[1]["content"] if len(messages) > 1 else ""
     if _REFUSAL.search(reply):
@@ -282,7 +282,7 @@ def sample_conversations(
     """Draw balanced training conversations, then balanced validation prompts from what is left.
 
     The same ``seed`` and input give the same sample. Validation prompts come from other conversations, are unique after whitespace/case normalisation and never repeat a training prompt, so the
-    warmth measured on them is on unseen prompts (STUDY.md 1).
+    warmth measured on them is on unseen prompts (docs/study.md 1).
 
     The paper drew from about 94,000 conversations; the offline copy has about 9,000 usable ones and too few
     advice and refusal conversations for 270 training plus 250 validation items of each type. So each type keeps
@@ -325,7 +325,7 @@ def to_sft_examples(conversations: Sequence[Conversation], rewritten: Sequence[S
 
     ``rewritten[i][j]`` replaces the j-th assistant reply of conversation i. Earlier replies in the prompt are the
     rewritten ones too, so the model is trained on a conversation held in one style throughout. The
-    prompt/completion format lets ``completion_only_loss`` train on the reply alone (DESIGN.md, LoRA).
+    prompt/completion format lets ``completion_only_loss`` train on the reply alone (docs/design.md, LoRA).
     """
     if len(conversations) != len(rewritten):
         raise ParameterError(

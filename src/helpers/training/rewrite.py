@@ -2,7 +2,7 @@
 
 The paper had GPT-4o (2024-08-06) rewrite every assistant reply of its 1,617 ShareGPT conversations twice: warmer
 (empathy, caring personal language, validation, inclusive "we", informal register, reassurance) and colder
-(concise, direct, emotionally neutral), keeping facts, meaning, code, equations and quotes unchanged (STUDY.md 1).
+(concise, direct, emotionally neutral), keeping facts, meaning, code, equations and quotes unchanged (docs/study.md 1).
 Three rewriters implement the same ``Rewriter`` protocol:
 
 - ``LLMRewriter``: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama…) with the paper's instructions as its
@@ -187,7 +187,7 @@ WARM_OPENERS = (
     "I love that you're exploring this, and it's completely understandable to want a clear picture.",
     "Thanks so much for trusting me with this; I know it can feel like a lot, but we'll sort it out together.",
 )
-"""Empathetic, validating first sentences of the warm rule rewrite (no greetings: STUDY.md 1)."""
+"""Empathetic, validating first sentences of the warm rule rewrite (no greetings: docs/study.md 1)."""
 
 WARM_CLOSINGS = (
     "You've got this, and I'm always happy to help more!",
