@@ -7,7 +7,7 @@ from helpers.evaluation.evaluate import (
     ROW_COLUMNS,
     accuracy_by_context,
     build_prompt_rows,
-    plan_evaluation,
+    plan_variant,
     run_evaluation,
 )
 from helpers.evaluation.judge import JudgeError
@@ -37,15 +37,15 @@ def test_bad_parameters_fail_before_any_model_is_loaded(change, parameter, value
     monkeypatch.setattr("helpers.models.load_model", no_loading)
     params = {"study": "bad", "model": "embedded:SmolLM2-135M-Instruct"} | change
     with pytest.raises(ParameterError) as error:
-        plan_evaluation(EvaluateParams.build(**params))
+        plan_variant(EvaluateParams.build(**params))
     message = str(error.value)
     assert f"'{parameter}'" in message and value in message and "Allowed" in message
 
 
 def test_every_question_gets_28_prompts_identical_across_variants():
-    original = build_prompt_rows(plan_evaluation(EvaluateParams(study="s", n_items=3)), "trivia")
+    original = build_prompt_rows(plan_variant(EvaluateParams(study="s", n_items=3)), "trivia")
     prompted = build_prompt_rows(
-        plan_evaluation(EvaluateParams(study="s", variant="warm_prompt", n_items=3)), "trivia"
+        plan_variant(EvaluateParams(study="s", variant="warm_prompt", n_items=3)), "trivia"
     )
     assert len(original) == 3 * 28
     assert original.groupby("prompt_template").size().to_dict() == {
@@ -65,7 +65,7 @@ def _plan(tiny_model_dir, **kwargs):
         study="unit", model=str(tiny_model_dir), tasks=["trivia", "disinfo"], n_items=1, max_new_tokens=6,
         amendment_types=["unmodified", "emotion:sad"], batch_size=8,
     )  # fmt: skip
-    return plan_evaluation(EvaluateParams.build(**(base | kwargs)))
+    return plan_variant(EvaluateParams.build(**(base | kwargs)))
 
 
 def test_rule_path_writes_the_paper_row_schema(tiny_model_dir, tiny):

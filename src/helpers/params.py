@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from helpers.model_names import check_model_name
 from helpers.validation import ParameterError
@@ -34,26 +34,17 @@ def check_study_name(study: Any) -> str:
     return study
 
 
-def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
-    """One line per problem: the field, the value given and what is allowed (pydantic's message)."""
-    lines = []
-    for item in error.errors():
-        where = prefix + ".".join(str(p) for p in item["loc"])
-        if item["type"] == "extra_forbidden":
-            lines.append(f"unknown parameter '{where}' (not a parameter of this stage)")
-        else:
-            message = item["msg"].removeprefix("Value error, ")
-            lines.append(f"'{where}' = {item.get('input')!r}: {message}")
-    return "; ".join(lines)
+#: A study name, checked wherever it enters (config, notebook parameters): nothing is written outside results/.
+StudyName = Annotated[str, AfterValidator(check_study_name)]
 
 
-def parameter_error(error: ValidationError, prefix: str = "") -> ParameterError:
+def parameter_error(error: ValidationError) -> ParameterError:
     """The first problem of a validation error as a ``ParameterError`` (field, value given, what is allowed)."""
     first = error.errors()[0]
     original = first.get("ctx", {}).get("error")
     if isinstance(original, ParameterError):
         return original
-    name = prefix + ".".join(str(p) for p in first["loc"] if isinstance(p, str))
+    name = ".".join(str(p) for p in first["loc"] if isinstance(p, str))
     if first["type"] == "extra_forbidden":
         return ParameterError(name, first.get("input"), "no such parameter here (check its spelling)")
     return ParameterError(name, first.get("input"), first["msg"].removeprefix("Value error, "))
@@ -97,12 +88,7 @@ class StudyPageParams(StageParams):
 
     run_fields: ClassVar[tuple[str, ...]] = ("study",)
 
-    study: str = Field("demo", description="Name of the study whose results (or book) the page belongs to.")
-
-    @field_validator("study")
-    @classmethod
-    def _study_is_a_folder_name(cls, value: str) -> str:
-        return check_study_name(value)
+    study: StudyName = Field("demo", description="Name of the study whose results (or book) the page belongs to.")
 
 
 class StudyParams(StageParams):
@@ -110,15 +96,10 @@ class StudyParams(StageParams):
 
     run_fields: ClassVar[tuple[str, ...]] = ("study", "seed")
 
-    study: str = Field("demo", description="Name of the study: its results live in results/<study>/.")
+    study: StudyName = Field("demo", description="Name of the study: its results live in results/<study>/.")
     seed: int = Field(
         0, description="Seed for sampling, shuffling and generation (our choice; paper: not reported)."
     )
-
-    @field_validator("study")
-    @classmethod
-    def _study_is_a_folder_name(cls, value: str) -> str:
-        return check_study_name(value)
 
 
 class ModelRunParams(StudyParams):

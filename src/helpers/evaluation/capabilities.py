@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from helpers.evaluation.params import CapabilitiesParams
-from helpers.generation import GenerationSettings
+from helpers.evaluation.evaluate import VariantPlan
 
 if TYPE_CHECKING:
     from helpers.evaluation.judge import LLMJudge
-from helpers.paths import model_slug, study_dir
 from helpers.storage import atomic_write_csv
 from helpers.validation import ParameterError
 
@@ -149,32 +146,6 @@ def summarise_benchmark(correct: Sequence[bool]) -> dict[str, float | int]:
     return {"n": n, "accuracy": 100 * successes / n, "ci_lower": 100 * lower, "ci_upper": 100 * upper}
 
 
-@dataclass(frozen=True)
-class CapabilitiesPlan:
-    """One capabilities run: its validated parameters, with the variant resolved as the evaluation does."""
-
-    params: CapabilitiesParams
-    adapter: str | None
-    generation: GenerationSettings
-
-    @property
-    def output_dir(self) -> Path:
-        return study_dir(self.params.study) / model_slug(self.params.model) / self.params.variant
-
-
-def plan_capabilities(params: CapabilitiesParams) -> CapabilitiesPlan:
-    """Resolve the variant's adapter and system prompt before any model loads."""
-    from helpers.evaluation.evaluate import resolve_variant
-
-    adapter, system_prompt = resolve_variant(
-        params.study, params.model, params.variant, params.checkpoint, None
-    )
-    generation = GenerationSettings(
-        params.temperature, params.max_new_tokens, params.batch_size, params.seed, system_prompt
-    )
-    return CapabilitiesPlan(params, adapter, generation)
-
-
 def _benchmark_rows(benchmark: str, n_items: int | None, seed: int) -> list[dict]:
     from helpers.evaluation.items import load_advbench, load_gsm8k, load_mmlu
 
@@ -217,7 +188,7 @@ def advbench_refusals(
 
 
 def run_capabilities(
-    plan: CapabilitiesPlan, model=None, tokenizer=None, judge: LLMJudge | None = None
+    plan: VariantPlan, model=None, tokenizer=None, judge: LLMJudge | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Answer and score each benchmark; write ``capabilities.csv`` (summary) and ``capabilities_items.csv``.
 
@@ -226,16 +197,14 @@ def run_capabilities(
     judge = judge or plan.params.judge()
     from helpers.generation import generate_responses
     from helpers.models import load_model
-    from helpers.training.finetune import checkpoint_identity
 
     if model is None:
         model, tokenizer = load_model(plan.params.model, adapter=plan.adapter, device=plan.params.device)
-    model_id = f"{plan.params.model}|{checkpoint_identity(plan.adapter) if plan.adapter else ''}"
     summaries, items = [], []
     for benchmark in plan.params.benchmarks:
         rows = _benchmark_rows(benchmark, plan.params.n_items, plan.params.seed)
         outputs = generate_responses(
-            model, tokenizer, [r["prompt"] for r in rows], plan.generation, model_id=model_id,
+            model, tokenizer, [r["prompt"] for r in rows], plan.generation, model_id=plan.model_id,
             cache_path=plan.output_dir / "capabilities_generations.jsonl", desc=f"{plan.params.variant} · {benchmark}",
         )  # fmt: skip
         scorer = "rule"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.evaluation.items import load_items
-from helpers.evaluation.params import EvaluateParams
+from helpers.evaluation.params import CapabilitiesParams, EvaluateParams
 from helpers.evaluation.prompts import build_prompt_variants
 from helpers.evaluation.refusal import apply_refusal_rule
 from helpers.generation import GenerationSettings, generate_responses
@@ -33,10 +33,11 @@ ROW_COLUMNS = [
 
 
 @dataclass(frozen=True)
-class EvaluationPlan:
-    """An evaluation run: its validated parameters, with the variant resolved to an adapter and a system prompt."""
+class VariantPlan:
+    """A run of one model variant (evaluation or capabilities): its validated parameters, with the variant
+    resolved to the adapter to load and the generation settings (its system prompt included)."""
 
-    params: EvaluateParams
+    params: EvaluateParams | CapabilitiesParams
     adapter: str | None
     generation: GenerationSettings
 
@@ -89,18 +90,18 @@ def resolve_variant(
     return adapter, system_prompt
 
 
-def plan_evaluation(params: EvaluateParams) -> EvaluationPlan:
+def plan_variant(params: EvaluateParams | CapabilitiesParams) -> VariantPlan:
     """Resolve the variant's adapter (checked against its base model) and system prompt, before any model loads."""
     adapter, system_prompt = resolve_variant(
-        params.study, params.model, params.variant, params.checkpoint, params.adapter
+        params.study, params.model, params.variant, params.checkpoint, getattr(params, "adapter", None)
     )
     generation = GenerationSettings(
         params.temperature, params.max_new_tokens, params.batch_size, params.seed, system_prompt
     )
-    return EvaluationPlan(params, adapter, generation)
+    return VariantPlan(params, adapter, generation)
 
 
-def build_prompt_rows(plan: EvaluationPlan, task: str) -> pd.DataFrame:
+def build_prompt_rows(plan: VariantPlan, task: str) -> pd.DataFrame:
     """One row per prompt for a task, before generation (the same rows, in the same order, for every variant)."""
     items = load_items(task, n_items=plan.params.n_items, seed=plan.params.seed)
     by_id = {item.item_id: item for item in items}
@@ -125,7 +126,7 @@ def build_prompt_rows(plan: EvaluationPlan, task: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_evaluation(plan: EvaluationPlan, model=None, tokenizer=None) -> dict[str, pd.DataFrame]:
+def run_evaluation(plan: VariantPlan, model=None, tokenizer=None) -> dict[str, pd.DataFrame]:
     """Generate and score every task; write ``results/<study>/<model>/<variant>/<task>.csv`` atomically.
 
     Generations are cached per variant, judge verdicts per judge model, so a crash or a failing judge loses

@@ -105,12 +105,6 @@ class EvaluateParams(JudgedRunParams):
     prompt_format: Literal["A", "B"] = Field(
         "A", description="A: the prompts the paper's models saw; B: the released eval-data JSON."
     )
-    judge_base_url: str | None = Field(
-        None, description="OpenAI-compatible judge endpoint (paper: GPT-4o); None: the offline rule scorer."
-    )
-    judge_model: str | None = Field(
-        None, description="The judge's model name (paper: gpt-4o); set together with judge_base_url."
-    )
 
     @field_validator("amendment_types")
     @classmethod

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from helpers.analysis.params import AnalysisParams, AnswersParams, PaperResultsParams
 from helpers.evaluation.params import CapabilitiesParams, EvaluateParams, ScorerCheckParams, Variant
 from helpers.model_names import check_model_name
-from helpers.params import StageParams, check_study_name, parameter_error
+from helpers.params import StageParams, StudyName, parameter_error
 from helpers.training.params import FinetuneParams, TrainingDataParams
 from helpers.validation import ParameterError
 from helpers.vocabulary import SELECTED_CHECKPOINT, STYLES, VARIANTS
@@ -49,7 +49,7 @@ class StudyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    study: str = Field(description="Name of the study: results/<study>/ holds everything it writes.")
+    study: StudyName = Field(description="Name of the study: results/<study>/ holds everything it writes.")
     description: str = ""
     models: list[str] = Field(
         min_length=1, description="Base models (embedded name, local folder or hub id)."
@@ -73,11 +73,6 @@ class StudyConfig(BaseModel):
     warmth: WarmthParams = WarmthParams()
     evaluate: EvaluateParams = EvaluateParams()
     capabilities: CapabilitiesParams = CapabilitiesParams()
-
-    @field_validator("study")
-    @classmethod
-    def _study_is_a_folder_name(cls, value: str) -> str:
-        return check_study_name(value)
 
     @field_validator("models")
     @classmethod
