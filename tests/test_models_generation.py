@@ -5,7 +5,14 @@ import json
 import pytest
 import torch
 
-from helpers.generation import GenerationSettings, chat_messages, generate_responses
+import helpers.generation
+from helpers.generation import (
+    GenerationSettings,
+    chat_messages,
+    generate_responses,
+    plan_batches,
+    prompt_token_ids,
+)
 from helpers.models import EMBEDDED_MODEL, check_model_name, choose_device, embedded_model_dir, load_model
 from helpers.storage import append_jsonl, atomic_write_text, read_jsonl
 from helpers.validation import ParameterError
@@ -19,10 +26,13 @@ PROMPTS = [
 ]
 
 
-def test_cpu_runs_in_float32_for_batch_invariance():
+def test_training_runs_in_float32_on_cpu_and_inference_in_the_models_own_bfloat16(tiny_model_dir):
     plan = choose_device("cpu")
     assert plan.device == "cpu" and plan.dtype == torch.float32
     assert choose_device("cpu", "bfloat16").dtype == torch.bfloat16
+    model, _ = load_model(str(tiny_model_dir), device="cpu")
+    assert model.dtype == torch.bfloat16
+    assert load_model(str(tiny_model_dir), device="cpu", dtype="float32")[0].dtype == torch.float32
 
 
 @pytest.mark.parametrize(("name", "value"), [("device", "tpu"), ("dtype", "float8")])
@@ -66,7 +76,7 @@ def test_system_prompt_goes_first():
 
 
 def test_batched_greedy_generation_equals_one_prompt_at_a_time(tiny_model_dir):
-    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu", dtype="float32")
     one = generate_responses(model, tokenizer, PROMPTS, GenerationSettings(0.0, 12, batch_size=1))
     many = generate_responses(model, tokenizer, PROMPTS, GenerationSettings(0.0, 12, batch_size=4))
     assert one == many
@@ -86,6 +96,89 @@ def test_generation_resumes_from_its_cache(tiny_model_dir, tmp_path):
         model, tokenizer, PROMPTS[:1], settings, model_id="tiny+adapter", cache_path=cache
     )
     assert len(other_variant) == 1 and len(list(read_jsonl(cache))) == len(PROMPTS) + 1
+
+
+def _lively_model_with_an_early_stop_token(tiny_model_dir):
+    """The tiny model with weights drawn wide enough that greedy answers differ per prompt, and a token that ends
+    the answer to one prompt after three tokens made a stop token (others run to the cap)."""
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu", dtype="float32")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if "norm" not in name:
+                weight.normal_(0, 0.15)
+    ids = torch.tensor(prompt_token_ids(tokenizer, PROMPTS[3:4]))
+    with torch.inference_mode():
+        stop = int(model.generate(input_ids=ids, max_new_tokens=3, do_sample=False)[0, -1])
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, stop]
+    return model, tokenizer
+
+
+def test_the_decode_loop_gives_model_generate_greedy_answers_in_float32(tiny_model_dir):
+    model, tokenizer = _lively_model_with_an_early_stop_token(tiny_model_dir)
+    expected = []
+    for prompt in PROMPTS:
+        ids = torch.tensor(prompt_token_ids(tokenizer, [prompt]))
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids, max_new_tokens=12, do_sample=False)
+        expected.append(tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip())
+    assert (
+        generate_responses(model, tokenizer, PROMPTS, GenerationSettings(0.0, 12, batch_size=4)) == expected
+    )
+    assert len(set(map(len, expected))) > 1  # one answer stopped early, so its row left the batch
+
+
+def test_a_stopped_row_leaves_the_batch_and_the_shared_prefix_runs_once(tiny_model_dir):
+    model, tokenizer = _lively_model_with_an_early_stop_token(tiny_model_dir)
+    shapes = []
+    model.register_forward_hook(
+        lambda module, args, kwargs, out: shapes.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
+    generate_responses(model, tokenizer, PROMPTS, GenerationSettings(0.0, 12, batch_size=len(PROMPTS)))
+    assert shapes[0][0] == 1  # the chat template's opening, shared by every prompt, once
+    rows = [shape[0] for shape in shapes[1:]]
+    assert rows[0] == len(PROMPTS) and rows[-1] < len(PROMPTS) and rows == sorted(rows, reverse=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_resumed_run_gives_the_answers_of_an_uninterrupted_one(tiny_model_dir, tmp_path, dtype):
+    model, tokenizer = _lively_model_with_an_early_stop_token(tiny_model_dir)
+    model.to(getattr(torch, dtype))
+    settings = GenerationSettings(0.8, 8, batch_size=2, seed=3)
+    prompts = PROMPTS + ["Name a prime.", "Why is the sky blue?"]
+    full = tmp_path / "full.jsonl"
+    uninterrupted = generate_responses(model, tokenizer, prompts, settings, model_id="tiny", cache_path=full)
+    records = full.read_text().splitlines(keepends=True)
+    for survivors in ([0, 1], [0, 1, 3]):  # killed after the first batch; killed while writing the second
+        killed = tmp_path / f"killed-{len(survivors)}.jsonl"
+        killed.write_text("".join(records[i] for i in survivors))
+        resumed = generate_responses(model, tokenizer, prompts, settings, model_id="tiny", cache_path=killed)
+        assert resumed == uninterrupted
+        assert sorted(killed.read_text().splitlines()) == sorted(full.read_text().splitlines())
+
+
+def test_batches_are_planned_over_all_prompts_whatever_the_cache_holds(tiny_model_dir, tmp_path, monkeypatch):
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    settings = GenerationSettings(0.8, 4, batch_size=2)
+    run_batches = []
+    decode = helpers.generation.decode_batch
+
+    def recording(model, rows, settings, keys, *args):
+        run_batches.append(tuple(keys))
+        return decode(model, rows, settings, keys, *args)
+
+    monkeypatch.setattr(helpers.generation, "decode_batch", recording)
+    cache = tmp_path / "cache.jsonl"
+    generate_responses(model, tokenizer, PROMPTS, settings, cache_path=cache)
+    all_batches, run_batches[:] = list(run_batches), []
+    records = cache.read_text().splitlines(keepends=True)
+    cache.write_text(records[0] + records[1] + records[3])  # the first batch and half of the second survive
+    generate_responses(model, tokenizer, PROMPTS, settings, cache_path=cache)
+    assert run_batches == all_batches[1:]
+
+
+def test_the_batch_plan_sorts_by_length_then_key():
+    assert plan_batches(["b", "a", "c", "d"], [5, 5, 1, 9], batch_size=2) == [[2, 1], [0, 3]]
 
 
 def test_bad_generation_settings_are_named():

