@@ -19,6 +19,7 @@ import os
 import random
 import re
 import time
+from typing import Any
 
 import openai
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -160,21 +161,21 @@ def reply_content(completion: object) -> str:
     return choices[0].message.content or ""
 
 
+def _client_options(settings: EndpointSettings) -> dict[str, Any]:
+    """The client's endpoint, key and timeout, with its own retries off (the caller's loop counts every fault)."""
+    return {
+        "base_url": settings.base_url or OPENAI_BASE_URL,
+        "api_key": api_key(settings).get_secret_value(),
+        "timeout": settings.timeout,
+        "max_retries": 0,
+    }
+
+
 def sync_client(settings: EndpointSettings) -> openai.OpenAI:
-    """A blocking client whose own retries are off (the caller's loop counts every fault)."""
-    return openai.OpenAI(
-        base_url=settings.base_url or OPENAI_BASE_URL,
-        api_key=api_key(settings).get_secret_value(),
-        timeout=settings.timeout,
-        max_retries=0,
-    )
+    """A blocking client."""
+    return openai.OpenAI(**_client_options(settings))
 
 
 def async_client(settings: EndpointSettings) -> openai.AsyncOpenAI:
-    """An asyncio client whose own retries are off, for many requests in flight."""
-    return openai.AsyncOpenAI(
-        base_url=settings.base_url or OPENAI_BASE_URL,
-        api_key=api_key(settings).get_secret_value(),
-        timeout=settings.timeout,
-        max_retries=0,
-    )
+    """An asyncio client, for many requests in flight."""
+    return openai.AsyncOpenAI(**_client_options(settings))

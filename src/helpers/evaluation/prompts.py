@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +153,14 @@ def assign_context_statements(
     return assignment
 
 
+def prompt_conditions(templates: Sequence[str], amendments: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """(template, context) pairs in the paper's order; ``original_neutral`` exists for unmodified prompts only."""
+    for template in (t for t in TEMPLATES if t in templates):
+        for amendment in (a for a in AMENDMENT_TYPES if a in amendments):
+            if template != "original_neutral" or amendment == "unmodified":
+                yield template, amendment
+
+
 def build_prompt_variants(
     items: Sequence[Item],
     amendment_types: Sequence[str] | None = None,
@@ -177,17 +185,10 @@ def build_prompt_variants(
     assignment = assign_context_statements([item.item_id for item in items], load_contexts(), seed)
     variants = []
     for item in items:
-        for template in (t for t in TEMPLATES if t in chosen_templates):
-            for amendment in (a for a in AMENDMENT_TYPES if a in amendments):
-                if template == "original_neutral" and amendment != "unmodified":
-                    continue
-                statement = (
-                    "" if amendment == "unmodified" else assignment[(item.item_id, template, amendment)]
-                )
-                prompt = build_prompt(item, template, amendment, statement, prompt_format)
-                variants.append(
-                    PromptVariant(item.task, item.item_id, template, amendment, statement, prompt)
-                )
+        for template, amendment in prompt_conditions(chosen_templates, amendments):
+            statement = "" if amendment == "unmodified" else assignment[(item.item_id, template, amendment)]
+            prompt = build_prompt(item, template, amendment, statement, prompt_format)
+            variants.append(PromptVariant(item.task, item.item_id, template, amendment, statement, prompt))
     return variants
 
 
@@ -222,13 +223,10 @@ def prompt_records(
     contexts = load_contexts()
     records = []
     for item in chosen:
-        for template in TEMPLATES:
-            for amendment in AMENDMENT_TYPES:
-                if template == "original_neutral" and amendment != "unmodified":
-                    continue
-                for statement in [""] if amendment == "unmodified" else contexts[amendment]:
-                    prompt = build_prompt(item, template, amendment, statement, prompt_format)
-                    records.append(
+        for template, amendment in prompt_conditions(TEMPLATES, AMENDMENT_TYPES):
+            for statement in [""] if amendment == "unmodified" else contexts[amendment]:
+                prompt = build_prompt(item, template, amendment, statement, prompt_format)
+                records.append(
                         {"item": item.item_id, "template": template, "amendment": amendment,
                          "statement": statement, "prompt": prompt}
                     )  # fmt: skip
