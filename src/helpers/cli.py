@@ -80,9 +80,25 @@ def _samples(args: argparse.Namespace) -> int:
     return print_samples_report(args.folders, args.json)
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from helpers.study.config import load_config
+    from helpers.study.plan import format_plan, plan_study
+
+    config = load_config(args.config)
+    api_models = {config.evaluate.judge_model, config.training_data.rewriter_model} - {None}
+    prices = {m: (args.price_in, args.price_out) for m in api_models} if args.price_in is not None else None
+    print(format_plan(config, plan_study(config, prices)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    plan = sub.add_parser("plan", help="print generations, tokens, judge calls, GPU-hours and API cost of a study")
+    plan.add_argument("config", help="path of a study config, e.g. configs/paper.yaml")
+    plan.add_argument("--price-in", type=float, help="judge/rewriter USD per million input tokens")
+    plan.add_argument("--price-out", type=float, default=0.0, help="judge/rewriter USD per million output tokens")
+    plan.set_defaults(func=_plan)
     samples = sub.add_parser(
         "samples", help="rule scorer agreement and models 1-4 on model folders of the authors' sample_data/"
     )
