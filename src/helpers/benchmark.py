@@ -1,43 +1,162 @@
-"""A benchmark command (not a timed test): generation throughput of the embedded model per batch size.
+"""A benchmark command (not a timed test): the project's generation against a plain ``model.generate`` loop.
 
-``python -m helpers benchmark`` prints prompts per second for each batch size, and whether batched answers
-equal batch-1 answers under greedy decoding (the batch-invariance pitfall of DESIGN.md).
+``python -m helpers benchmark`` answers a sample of the demo's evaluation prompts (its tasks, prompt variants and
+answer cap, read from ``configs/demo.yaml``; greedy) three ways in one run: with :mod:`helpers.generation`, with a
+plain batched ``model.generate`` loop at the same batch size and precision (bfloat16, SmolLM2's own, by default),
+and one prompt at a time in float32 — the reference, since float32 answers do not depend on the batch
+(docs/design.md, "Known pitfalls"). It prints prompts/s, answer tokens/s and how many answers equal the reference,
+and ends with one line ``speedup <x>x over plain generate; equal to float32 batch-1: project <a>/<m>, plain <b>/<m>``.
+Timings on a shared machine are noisy: run it on a quiet one.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
 
 from helpers.evaluation.items import load_items
-from helpers.generation import GenerationSettings, generate_responses
-from helpers.models import EMBEDDED_MODEL, choose_device, load_model
+from helpers.evaluation.params import EvaluateParams
+from helpers.evaluation.prompts import build_prompt_variants
+from helpers.generation import GenerationSettings, generate_responses, plan_batches, prompt_token_ids
+from helpers.models import EMBEDDED_MODEL, load_model
+from helpers.paths import REPO_ROOT
+from helpers.validation import check_positive_int
+
+DEMO_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The prompts to answer, by task, and the answer cap and batch size they are generated with."""
+
+    prompts: dict[str, list[str]]
+    max_new_tokens: int
+    batch_size: int
+
+    @property
+    def n_prompts(self) -> int:
+        return sum(len(p) for p in self.prompts.values())
+
+
+def demo_workload(n_prompts: int, config: Path = DEMO_CONFIG) -> Workload:
+    """``n_prompts`` of the demo's evaluation prompts, spread evenly over its tasks and over each task's prompts.
+
+    Tasks, items, contexts, templates, answer cap and batch size are the demo config's ``evaluate`` section, with
+    :class:`~helpers.evaluation.params.EvaluateParams` defaults for what it leaves out.
+    """
+    check_positive_int("n_prompts", n_prompts)
+    section = (yaml.safe_load(config.read_text()) or {}).get("evaluate", {})
+    fields = EvaluateParams.model_fields
+
+    def setting(name: str):
+        return section.get(name, fields[name].default)
+
+    tasks = list(setting("tasks"))
+    prompts = {}
+    for index, task in enumerate(tasks):
+        wanted = n_prompts // len(tasks) + (index < n_prompts % len(tasks))
+        items = load_items(task, n_items=setting("n_items"), seed=0)
+        variants = build_prompt_variants(
+            items,
+            setting("amendment_types"),
+            setting("templates"),
+            seed=0,
+            prompt_format=setting("prompt_format"),
+        )
+        step = len(variants) / wanted if wanted else 1
+        prompts[task] = [variants[int(i * step)].prompt for i in range(min(wanted, len(variants)))]
+    return Workload(prompts, int(setting("max_new_tokens")), int(setting("batch_size")))
+
+
+def plain_generate(
+    model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int
+) -> list[str]:
+    """The plain loop: batches of prompts sorted by length, left-padded, one greedy ``model.generate`` each."""
+    token_ids = prompt_token_ids(tokenizer, prompts)
+    answers = [""] * len(prompts)
+    for batch in plan_batches(list(prompts), [len(t) for t in token_ids], batch_size):
+        encoded = tokenizer.pad({"input_ids": [token_ids[i] for i in batch]}, return_tensors="pt")
+        with torch.inference_mode():
+            generated = model.generate(
+                **encoded, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+            )
+        texts = tokenizer.batch_decode(
+            generated[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True
+        )
+        for i, text in zip(batch, texts, strict=True):
+            answers[i] = text.strip()
+    return answers
+
+
+def _timed(answer, workload: Workload) -> tuple[dict[str, list[str]], float]:
+    started = time.perf_counter()
+    answers = {task: answer(prompts) for task, prompts in workload.prompts.items()}
+    return answers, time.perf_counter() - started
 
 
 def benchmark_generation(
-    n_prompts: int = 32, max_new_tokens: int = 64, batch_sizes: list[int] | tuple[int, ...] = (1, 8, 16)
-) -> list[dict[str, float]]:
-    """Time greedy generation of ``n_prompts`` TriviaQA questions at each batch size; print and return rows."""
-    model, tokenizer = load_model(EMBEDDED_MODEL)
-    prompts = [item.question for item in load_items("trivia", n_items=n_prompts, seed=0)]
-    plan = choose_device()
-    print(f"device={plan.device} dtype={plan.dtype} prompts={n_prompts} max_new_tokens={max_new_tokens}")
-    rows, reference = [], None
-    for batch_size in batch_sizes:
-        settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens, batch_size=batch_size)
-        started = time.perf_counter()
-        outputs = generate_responses(model, tokenizer, prompts, settings, model_id=EMBEDDED_MODEL)
-        seconds = time.perf_counter() - started
-        reference = reference or outputs
-        same = sum(a == b for a, b in zip(reference, outputs, strict=True)) / len(outputs)
-        rows.append(
-            {
-                "batch_size": batch_size,
-                "seconds": seconds,
-                "prompts_per_s": n_prompts / seconds,
-                "same_as_first": same,
-            }
-        )
+    n_prompts: int = 64,
+    max_new_tokens: int | None = None,
+    batch_size: int | None = None,
+    dtype: str = "bfloat16",
+    config: Path = DEMO_CONFIG,
+) -> dict[str, dict[str, float]]:
+    """Time the project's generation and the plain loop on the demo workload; compare both with the reference.
+
+    Answer cap and batch size default to the demo config's. Tokens are counted by re-tokenizing each answer, the
+    same way for every method. Prints a table and the closing ``speedup`` line; returns the table's rows.
+    """
+    workload = demo_workload(n_prompts, config)
+    cap = max_new_tokens or workload.max_new_tokens
+    batch = batch_size or workload.batch_size
+    check_positive_int("max_new_tokens", cap)
+    check_positive_int("batch_size", batch)
+    model, tokenizer = load_model(EMBEDDED_MODEL, device="cpu", dtype=dtype)
+    print(
+        f"{workload.n_prompts} prompts ({', '.join(f'{t} {len(p)}' for t, p in workload.prompts.items())}), "
+        f"greedy, at most {cap} new tokens, batch {batch}, {dtype}, {torch.get_num_threads()} threads"
+    )
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=cap, batch_size=batch)
+    plain_generate(
+        model, tokenizer, workload.prompts[next(iter(workload.prompts))][:batch], 2, batch
+    )  # warm-up
+    plain, plain_s = _timed(lambda p: plain_generate(model, tokenizer, p, cap, batch), workload)
+    project, project_s = _timed(
+        lambda p: generate_responses(model, tokenizer, p, settings, desc="project"), workload
+    )
+    reference_model, _ = load_model(EMBEDDED_MODEL, device="cpu", dtype="float32")
+    reference, reference_s = _timed(lambda p: plain_generate(reference_model, tokenizer, p, cap, 1), workload)
+
+    def flat(answers: dict[str, list[str]]) -> list[str]:
+        return [a for task in workload.prompts for a in answers[task]]
+
+    expected = flat(reference)
+    rows = {}
+    print(f"{'method':<28}{'seconds':>9}{'prompts/s':>11}{'tokens/s':>10}{'= float32 batch-1':>19}")
+    for name, answers, seconds in [
+        ("float32 batch 1 (reference)", reference, reference_s),
+        (f"plain generate, {dtype} b{batch}", plain, plain_s),
+        (f"project, {dtype} b{batch}", project, project_s),
+    ]:
+        texts = flat(answers)
+        tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+        equal = sum(a == b for a, b in zip(texts, expected, strict=True))
+        rows[name] = {
+            "seconds": seconds, "prompts_per_s": len(texts) / seconds, "tokens_per_s": tokens / seconds,
+            "equal_to_reference": equal,
+        }  # fmt: skip
         print(
-            f"batch {batch_size:3d}: {seconds:7.1f} s, {n_prompts / seconds:5.2f} prompts/s, identical to first: {same:.0%}"
+            f"{name:<28}{seconds:>9.1f}{len(texts) / seconds:>11.2f}{tokens / seconds:>10.1f}{equal:>14}/{len(texts)}"
         )
+    m = workload.n_prompts
+    print(
+        f"speedup {plain_s / project_s:.2f}x over plain generate; equal to float32 batch-1: "
+        f"project {rows[f'project, {dtype} b{batch}']['equal_to_reference']}/{m}, "
+        f"plain {rows[f'plain generate, {dtype} b{batch}']['equal_to_reference']}/{m}"
+    )
     return rows

@@ -69,7 +69,10 @@ def _benchmark(args: argparse.Namespace) -> int:
     from helpers.benchmark import benchmark_generation
 
     benchmark_generation(
-        n_prompts=args.n_prompts, max_new_tokens=args.max_new_tokens, batch_sizes=args.batch_sizes
+        n_prompts=args.n_prompts,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
     )
     return 0
 
@@ -123,16 +126,27 @@ def build_parser() -> argparse.ArgumentParser:
     book = sub.add_parser("build-book", help="build the HTML book from the study's executed notebooks")
     book.add_argument("config")
     book.set_defaults(func=_build_book)
-    bench = sub.add_parser("benchmark", help="measure batched generation throughput of the embedded model")
-    bench.add_argument("--n-prompts", type=int, default=32)
-    bench.add_argument("--max-new-tokens", type=int, default=64)
-    bench.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16])
+    bench = sub.add_parser(
+        "benchmark", help="time the project's generation against a plain generate loop on the demo's prompts"
+    )
+    bench.add_argument(
+        "--n-prompts", type=int, default=64, help="demo evaluation prompts, spread over its tasks"
+    )
+    bench.add_argument("--max-new-tokens", type=int, default=None, help="answer cap (default: the demo's)")
+    bench.add_argument("--batch-size", type=int, default=None, help="batch size (default: the demo's)")
+    bench.add_argument(
+        "--dtype", default="bfloat16", choices=["bfloat16", "float32"], help="precision of both loops"
+    )
     bench.set_defaults(func=_benchmark)
     prompts = sub.add_parser("prompts", help="print every prompt variant of a task's items as JSON lines")
     prompts.add_argument("--task", required=True, help="trivia, truthfulqa, disinfo or medqa")
     prompts.add_argument("--item", help="one item id, e.g. trivia-0000 (default: every item)")
-    prompts.add_argument("--format", default="A", help="A: as the paper's models saw them; B: the eval-data files")
-    prompts.add_argument("--statements", choices=["drawn", "all"], default="drawn", help="all: every statement")
+    prompts.add_argument(
+        "--format", default="A", help="A: as the paper's models saw them; B: the eval-data files"
+    )
+    prompts.add_argument(
+        "--statements", choices=["drawn", "all"], default="drawn", help="all: every statement"
+    )
     prompts.add_argument("--n-items", type=int, help="the study's n_items (the statement draw depends on it)")
     prompts.add_argument("--seed", type=int, default=0, help="the study's seed")
 
