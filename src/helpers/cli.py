@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import yaml
@@ -151,10 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     prompts.add_argument("--seed", type=int, default=0, help="the study's seed")
 
     def _prompts(args: argparse.Namespace) -> int:
-        from helpers.evaluation.prompts import print_prompts
+        from helpers.evaluation.prompts import prompt_records
 
         all_statements = args.statements == "all"
-        return print_prompts(args.task, args.item, args.format, all_statements, args.n_items, args.seed)
+        for record in prompt_records(args.task, args.item, args.format, all_statements, args.n_items, args.seed):
+            print(json.dumps(record, ensure_ascii=False))
+        return 0
 
     prompts.set_defaults(func=_prompts)
     return parser

@@ -31,6 +31,21 @@ def _present(values: pd.Series, order: tuple[str, ...]) -> list[str]:
     return [v for v in order if v in seen] + [v for v in seen if v not in order]
 
 
+def _facets(data: pd.DataFrame, **roles: str) -> dict[str, object]:
+    """seaborn keyword arguments mapping each role (x, hue, style, col, row) to a column, with the vocabulary's
+    order of the values present (``order`` for x, ``<role>_order`` otherwise)."""
+    orders = {
+        "variant": VARIANT_ORDER, "task": TASKS, "context_group": CONTEXT_GROUPS,
+        "user_belief": tuple(_BELIEF_LABELS.values()), "amendment_type": AMENDMENT_TYPES,
+    }  # fmt: skip
+    kwargs: dict[str, object] = {}
+    for role, column in roles.items():
+        kwargs[role] = column
+        if column in orders:
+            kwargs["order" if role == "x" else f"{role}_order"] = _present(data[column], orders[column])
+    return kwargs
+
+
 def _interval_rows(frame: pd.DataFrame, value: str, lower: str, upper: str) -> pd.DataFrame:
     """Three rows per point (lower, value, upper) in a column ``value``: median = value, range = interval."""
     keep = [c for c in frame.columns if c not in {value, lower, upper}]
@@ -118,14 +133,8 @@ def plot_error_scatter(cells: pd.DataFrame) -> Figure:
     with sns.axes_style("whitegrid"):
         grid = sns.relplot(
             data,
-            x="original_error",
+            **_facets(data, x="original_error", hue="context_group", style="task", col="user_belief"),
             y="variant_error",
-            hue="context_group",
-            hue_order=_present(data["context_group"], CONTEXT_GROUPS),
-            style="task",
-            style_order=_present(data["task"], TASKS),
-            col="user_belief",
-            col_order=_present(data["user_belief"], tuple(_BELIEF_LABELS.values())),
             height=4,
             s=45,
             alpha=0.8,
@@ -157,11 +166,7 @@ def plot_error_by_strategy(errors: pd.DataFrame) -> Figure:
             x="strategy",
             y="error",
             order=[_STRATEGY_LABELS[s] for s in _present(errors["strategy"], STRATEGIES)],
-            hue="variant",
-            hue_order=_present(data["variant"], VARIANT_ORDER),
-            col="task",
-            col_order=_present(data["task"], TASKS),
-            row="model",
+            **_facets(data, hue="variant", col="task", row="model"),
             height=2.8,
             aspect=1.1,
             errorbar=None,
@@ -184,11 +189,8 @@ def plot_capabilities(benchmarks: pd.DataFrame) -> Figure:
         grid = sns.catplot(
             long,
             kind="point",
-            x="model",
+            **_facets(long, x="model", hue="variant", col="benchmark"),
             y="accuracy",
-            hue="variant",
-            hue_order=_present(long["variant"], VARIANT_ORDER),
-            col="benchmark",
             col_order=list(dict.fromkeys(benchmarks["benchmark"])),
             estimator="median",
             errorbar=("pi", 100),
@@ -232,15 +234,9 @@ def plot_accuracy_change_by_context(cells: pd.DataFrame) -> Figure:
         grid = sns.catplot(
             data,
             kind="point",
-            x="amendment_type",
-            y="diff_pp",
-            order=_present(data["amendment_type"], AMENDMENT_TYPES),
-            hue="variant",
-            hue_order=_present(data["variant"], VARIANT_ORDER),
-            col="model",
+            **_facets(data, x="amendment_type", hue="variant", col="model", row="user_belief"),
             col_order=models,
-            row="user_belief",
-            row_order=_present(data["user_belief"], tuple(_BELIEF_LABELS.values())),
+            y="diff_pp",
             errorbar=("ci", 95),
             seed=0,
             dodge=0.4 if data["variant"].nunique() > 1 else False,

@@ -18,7 +18,6 @@ offered for comparison, and is checked against the 21 rows they released and thr
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -227,21 +226,7 @@ def prompt_records(
             for statement in [""] if amendment == "unmodified" else contexts[amendment]:
                 prompt = build_prompt(item, template, amendment, statement, prompt_format)
                 records.append(
-                        {"item": item.item_id, "template": template, "amendment": amendment,
-                         "statement": statement, "prompt": prompt}
-                    )  # fmt: skip
+                    {"item": item.item_id, "template": template, "amendment": amendment,
+                     "statement": statement, "prompt": prompt}
+                )  # fmt: skip
     return records
-
-
-def print_prompts(
-    task: str,
-    item_id: str | None = None,
-    prompt_format: str = "A",
-    all_statements: bool = False,
-    n_items: int | None = None,
-    seed: int = 0,
-) -> int:
-    """Print :func:`prompt_records` as JSON lines (the ``prompts`` command); returns the exit status."""
-    for record in prompt_records(task, item_id, prompt_format, all_statements, n_items, seed):
-        print(json.dumps(record, ensure_ascii=False))
-    return 0
