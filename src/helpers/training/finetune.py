@@ -288,6 +288,8 @@ def build_trainer(
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PrinterCallback, set_seed
     from trl import SFTConfig, SFTTrainer
 
+    from helpers.training.distributed import quantized_loading
+
     plan = choose_device(device)
     on_cuda = plan.device.startswith("cuda")
     set_seed(params.seed)
@@ -299,7 +301,9 @@ def build_trainer(
     if getattr(model_config, "quantization_config", {}).get("quant_method") == "gguf":
         # The embedded model's weights were dequantised when converted; its leftover GGUF tag blocks training.
         del model_config.quantization_config
-    lm = AutoModelForCausalLM.from_pretrained(path, config=model_config, dtype=plan.dtype)
+    lm = AutoModelForCausalLM.from_pretrained(
+        path, config=model_config, dtype=plan.dtype, **quantized_loading(params.quantization)
+    )
     args = SFTConfig(
         output_dir=str(output_dir),
         learning_rate=params.learning_rate,
@@ -354,6 +358,7 @@ def _publish_checkpoint(saved: Path, target: Path, info: dict[str, Any]) -> None
 
 
 def _checkpoint_callback(step_to_epoch: dict[int, float], publish, write_log):
+    from accelerate.utils import wait_for_everyone
     from transformers import TrainerCallback
     from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
@@ -374,11 +379,13 @@ def _checkpoint_callback(step_to_epoch: dict[int, float], publish, write_log):
         def on_save(self, args, state, control, **kwargs):
             step = state.global_step
             if step in step_to_epoch:
+                wait_for_everyone()  # every process has written its part (its RNG state, its FSDP shards)
+            if step in step_to_epoch and state.is_world_process_zero:
                 publish(Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{step}", step_to_epoch[step], step)
             return control
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
+            if logs and "loss" in logs and state.is_world_process_zero:
                 write_log(state.global_step, state.epoch, logs["loss"])
             return control
 
@@ -478,7 +485,8 @@ def finetune(params: FinetuneParams) -> FinetuneResult:
         print(
             f"{len(examples) - n_examples} example(s) dropped: their prompt alone fills max_length={params.max_length}."
         )
-    steps = checkpoint_steps(n_examples, params.effective_batch, params.checkpoints)
+    # Every process takes its own batches: an optimizer step sees per_device x grad_accum x processes examples.
+    steps = checkpoint_steps(n_examples, params.effective_batch * trainer.args.world_size, params.checkpoints)
     n_steps = max(steps.values())
     resume_step = steps[resume[0]] if resume else 0
     log_path = folder / TRAINING_LOG

@@ -114,6 +114,15 @@ class FinetuneParams(ModelRunParams):
     gradient_checkpointing: bool = Field(
         False, description="Trade compute for memory; slower and unneeded for small models."
     )
+    num_processes: int = Field(
+        1,
+        gt=0,
+        description="Training processes, one per GPU (accelerate + FSDP, configs/accelerate/fsdp.yaml); the effective batch is per_device_batch x grad_accum x num_processes (paper: 16).",
+    )
+    quantization: Literal["4bit"] | None = Field(
+        None,
+        description="'4bit': QLoRA on a 4-bit NF4 base (bitsandbytes, one CUDA GPU) - a deviation from the paper, which trained LoRA on bf16 weights; None: the paper's.",
+    )
     preview_prompts: int = Field(
         2, gt=0, description="Validation prompts answered before and after training, for a first look."
     )
