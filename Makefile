@@ -1,5 +1,6 @@
-# warmbook: two commands on a fresh machine.
+# warmbook: two commands on a fresh machine (and one to read without running).
 #   make book  -> environment + embedded model + the demo study on CPU + the HTML book
+#   make read  -> environment + the HTML book from the committed snapshot of the demo study (about a minute)
 #   make test  -> environment + the test suite (what .ci/run calls)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,7 +8,7 @@ BIN    := $(VENV)/bin
 STUDY  ?= configs/demo.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup book test lint status benchmark chromium
+.PHONY: setup book read snapshot test lint status benchmark chromium
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,14 @@ setup: $(STAMP)
 book: setup
 	@$(BIN)/python -m helpers run $(STUDY); status=$$?; \
 	$(BIN)/python -m helpers build-book $(STUDY) && exit $$status
+
+# Read the committed snapshot (snapshots/<study>/) without running anything.
+read: $(STAMP)
+	$(BIN)/python -m helpers build-book $(STUDY) --from-snapshot
+
+# Replace the committed snapshot with the study as last computed by `make book`.
+snapshot: $(STAMP)
+	$(BIN)/python -m helpers snapshot $(STUDY)
 
 test: setup chromium
 	$(BIN)/python -m pytest -q

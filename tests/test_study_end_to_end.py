@@ -17,6 +17,7 @@ from browser import check_book, render_in_browser
 from helpers.study.book import build_book
 from helpers.study.config import load_config
 from helpers.study.runner import execute_study, plan_runs, run_status
+from helpers.study.snapshot import stale_in_snapshot, take_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,3 +82,11 @@ def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, 
 
     paper_dom = render_in_browser(next(html.glob("runs/paper_results/*.html")))
     assert len(re.findall(r"<img[^>]+src=", paper_dom)) >= 5
+
+    monkeypatch.setenv("WARMBOOK_SNAPSHOTS", str(tmp_path / "snapshots"))
+    snapshot = take_snapshot(config)
+    assert not list(snapshot.rglob("*.safetensors")), "a snapshot keeps no adapters"
+    assert stale_in_snapshot(config) == []
+    shutil.rmtree(book / "_build")
+    index = build_book(config, sources=book, root=snapshot)
+    assert "code version" in render_in_browser(index.parent / "intro.html")

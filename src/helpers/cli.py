@@ -44,6 +44,7 @@ def _run(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from helpers.study.config import load_config
     from helpers.study.runner import run_status
+    from helpers.study.snapshot import read_stamp, snapshot_dir, stale_in_snapshot
 
     config = load_config(args.config)
     rows = run_status(config)
@@ -54,15 +55,40 @@ def _status(args: argparse.Namespace) -> int:
         s: sum(1 for _, status, _ in rows if status == s) for s in ("done", "pending", "stale", "failed")
     }
     print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    stamp = read_stamp(snapshot_dir(config.study))
+    if stamp:
+        stale = stale_in_snapshot(config)
+        age = f"{len(stale)} of {len(rows)} runs are older than the code" if stale else "it matches the code"
+        print(
+            f"snapshot: code {stamp['code_version']}, {stamp['date']}: {age}"
+            + (f" ({', '.join(stale)})" if stale else "")
+        )
     return 0
 
 
 def _build_book(args: argparse.Namespace) -> int:
     from helpers.study.book import build_book
     from helpers.study.config import load_config
+    from helpers.study.snapshot import snapshot_dir
 
-    index = build_book(load_config(args.config))
+    config = load_config(args.config)
+    root = None
+    if args.from_snapshot:
+        root = snapshot_dir(config.study)
+        if not root.is_dir():
+            raise ParameterError(
+                "--from-snapshot", str(root), "a committed snapshot (python -m helpers snapshot CONFIG)"
+            )
+    index = build_book(config, root=root)
     print(f"The book is ready: {index}")
+    return 0
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from helpers.study.config import load_config
+    from helpers.study.snapshot import take_snapshot
+
+    print(f"Snapshot written to {take_snapshot(load_config(args.config))}")
     return 0
 
 
@@ -98,10 +124,14 @@ def _plan(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    plan = sub.add_parser("plan", help="print generations, tokens, judge calls, GPU-hours and API cost of a study")
+    plan = sub.add_parser(
+        "plan", help="print generations, tokens, judge calls, GPU-hours and API cost of a study"
+    )
     plan.add_argument("config", help="path of a study config, e.g. configs/paper.yaml")
     plan.add_argument("--price-in", type=float, help="judge/rewriter USD per million input tokens")
-    plan.add_argument("--price-out", type=float, default=0.0, help="judge/rewriter USD per million output tokens")
+    plan.add_argument(
+        "--price-out", type=float, default=0.0, help="judge/rewriter USD per million output tokens"
+    )
     plan.set_defaults(func=_plan)
     samples = sub.add_parser(
         "samples", help="rule scorer agreement and models 1-4 on model folders of the authors' sample_data/"
@@ -126,7 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=_status)
     book = sub.add_parser("build-book", help="build the HTML book from the study's executed notebooks")
     book.add_argument("config")
+    book.add_argument(
+        "--from-snapshot", action="store_true", help="build from snapshots/<study>/ (no run needed)"
+    )
     book.set_defaults(func=_build_book)
+    snap = sub.add_parser(
+        "snapshot", help="copy the executed study (not adapters or caches) to snapshots/<study>/"
+    )
+    snap.add_argument("config")
+    snap.set_defaults(func=_snapshot)
     bench = sub.add_parser(
         "benchmark", help="time the project's generation against a plain generate loop on the demo's prompts"
     )
@@ -155,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
         from helpers.evaluation.prompts import prompt_records
 
         all_statements = args.statements == "all"
-        for record in prompt_records(args.task, args.item, args.format, all_statements, args.n_items, args.seed):
+        for record in prompt_records(
+            args.task, args.item, args.format, all_statements, args.n_items, args.seed
+        ):
             print(json.dumps(record, ensure_ascii=False))
         return 0
 

@@ -24,6 +24,7 @@ from helpers.paths import book_dir as default_book_dir
 from helpers.paths import study_dir
 from helpers.study.config import StudyConfig
 from helpers.study.runner import STAGE_TITLES, Run, plan_runs
+from helpers.study.snapshot import code_version, read_stamp
 
 CHAPTERS_BEFORE = ["question", "method"]
 CHAPTERS_AFTER = ["results", "limitations", "teaching", "glossary"]
@@ -71,9 +72,9 @@ def rerun_box(run: Run, study: str) -> str:
     return "\n".join(lines)
 
 
-def _stage_copy(run: Run, study: str, target: Path) -> None:
+def _stage_copy(run: Run, study: str, executed: Path, target: Path) -> None:
     """Copy an executed notebook into the staging folder with its run title and its re-run box."""
-    notebook = nbformat.read(run.output_path(study), as_version=4)
+    notebook = nbformat.read(executed, as_version=4)
     first = notebook.cells[0] if notebook.cells else None
     if first is not None and first.cell_type == "markdown" and first.source.startswith("# "):
         heading, _, rest = first.source.partition("\n")
@@ -105,26 +106,43 @@ def write_toc(config: StudyConfig, staging: Path, runs: list[Run]) -> Path:
     return path
 
 
-def assemble_book(config: StudyConfig, sources: Path | None = None) -> Path:
-    """Build the study's book source folder under ``results/<study>/book/`` and return it."""
+def _provenance(config: StudyConfig, root: Path) -> str:
+    """The front page's statement of what this book shows: the study, the code version and the date."""
+    stamp = read_stamp(root)
+    if stamp:
+        return (
+            f"This book shows the snapshot of the study `{config.study}` committed with the code: computed by code "
+            f"version `{stamp['code_version']}` on {stamp['date']} (`make book` recomputes it with the code as it is now)."
+        )
+    return f"This book shows the study `{config.study}` as computed in this checkout by code version `{code_version()}`."
+
+
+def assemble_book(config: StudyConfig, sources: Path | None = None, root: Path | None = None) -> Path:
+    """Build the study's book source folder under ``results/<study>/book/`` and return it.
+
+    ``root`` is where the executed study lives: ``results/<study>`` (default) or a snapshot folder.
+    """
     sources = sources or default_book_dir()
+    root = root or study_dir(config.study)
     staging = study_dir(config.study) / "book"
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(sources, staging, ignore=shutil.ignore_patterns("_build", "_toc.yml"))
-    runs = [run for run in plan_runs(config) if run.output_path(config.study).exists()]
+    intro = staging / "intro.md"
+    intro.write_text(intro.read_text() + f"\n```{{note}}\n{_provenance(config, root)}\n```\n")
+    executed = {run.name: root / "notebooks" / run.stage / f"{run.name}.ipynb" for run in plan_runs(config)}
+    runs = [run for run in plan_runs(config) if executed[run.name].exists()]
     for run in runs:
-        _stage_copy(run, config.study, staging / "runs" / run.stage / f"{run.name}.ipynb")
-    figures = study_dir(config.study) / "figures"
-    if figures.is_dir():  # run pages link their PNG/PDF/CSV files as ../../figures/<file>
-        shutil.copytree(figures, staging / "figures")
+        _stage_copy(run, config.study, executed[run.name], staging / "runs" / run.stage / f"{run.name}.ipynb")
+    if (root / "figures").is_dir():  # run pages link their PNG/PDF/CSV files as ../../figures/<file>
+        shutil.copytree(root / "figures", staging / "figures")
     write_toc(config, staging, runs)
     return staging
 
 
-def build_book(config: StudyConfig, sources: Path | None = None) -> Path:
+def build_book(config: StudyConfig, sources: Path | None = None, root: Path | None = None) -> Path:
     """Assemble and build the HTML book strictly into ``<sources>/_build/html``; return its index.html."""
     sources = sources or default_book_dir()
-    staging = assemble_book(config, sources)
+    staging = assemble_book(config, sources, root)
     shutil.rmtree(sources / "_build", ignore_errors=True)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [
