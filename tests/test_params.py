@@ -13,7 +13,7 @@ import pytest
 
 from helpers.params import StageParams
 from helpers.study.config import STAGES, load_config
-from helpers.study.runner import fingerprints, plan_runs
+from helpers.study.runner import execute_study, fingerprints, plan_runs
 from helpers.validation import ParameterError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,3 +129,17 @@ def test_editing_a_data_file_marks_its_readers_stale(tmp_path):
     after = fingerprints(runs, root=root)
     stale = {name for name in before if before[name] != after[name]}
     assert stale == {r.name for r in runs if r.stage == "capabilities"} | {"analysis"}
+
+
+def test_an_unresolvable_hub_model_stops_the_study_before_any_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = tmp_path / "study.yaml"
+    config.write_text(
+        (REPO / "configs" / "demo.yaml")
+        .read_text()
+        .replace('"embedded:SmolLM2-135M-Instruct"]', '"nobody/no-such-model"]', 1)
+    )
+    executed = []
+    with pytest.raises(ParameterError) as error:
+        execute_study(load_config(config), execute=lambda run, study: executed.append(run.name))
+    assert (error.value.name, error.value.value, executed) == ("models", "nobody/no-such-model", [])

@@ -55,3 +55,26 @@ def check_model_name(model: str) -> str:
             "model", model, f"{EMBEDDED_MODEL!r}, an existing local model folder or a hub id 'org/name'"
         )
     return model
+
+
+def check_model_resolves(model: str, field: str = "models") -> str:
+    """Before any run starts: a hub id must be in the local Hugging Face cache or known to the hub.
+
+    The embedded model and local folders are checked by :func:`check_model_name`. A hub id that is neither cached
+    nor resolvable (offline, a typo, a gated model without a token) fails here, naming the model, instead of two
+    runs later inside a notebook with a connection error.
+    """
+    check_model_name(model)
+    if model == EMBEDDED_MODEL or Path(model).expanduser().exists():
+        return model
+    from huggingface_hub import model_info, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return model
+    try:
+        model_info(model, timeout=10)
+    except Exception as error:  # offline, unknown, gated: all mean the runs cannot load it
+        raise ParameterError(
+            field, model, f"a model the Hugging Face hub resolves or its cache holds ({type(error).__name__})"
+        ) from None
+    return model

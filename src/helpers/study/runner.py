@@ -29,6 +29,7 @@ from typing import Any
 import nbformat
 import yaml
 
+from helpers.model_names import check_model_resolves
 from helpers.params import StageParams
 from helpers.paths import REPO_ROOT, model_slug, study_dir
 from helpers.storage import atomic_write_json, atomic_write_text
@@ -382,6 +383,10 @@ def execute_study(
     ``force`` redoes the named runs even when done (their dependents follow if the outputs change).
     """
     force = force or set()
+    for model in config.models:
+        check_model_resolves(model)
+    if config.warmth.scorer_model not in config.models:
+        check_model_resolves(config.warmth.scorer_model, "warmth.scorer_model")
     rows = run_status(config)
     known = {run.name for run, _, _ in rows}
     for name in (only or set()) | force:
