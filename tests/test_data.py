@@ -81,11 +81,10 @@ def test_sampled_item_keeps_its_full_file_id():
         assert by_id[item.item_id] == item
 
 
-def test_too_many_items_names_parameter_value_and_maximum():
-    with pytest.raises(ParameterError) as error:
-        load_items("disinfo", n_items=126)
-    assert error.value.name == "n_items" and error.value.value == 126
-    assert "125" in str(error.value)
+def test_n_items_is_a_cap_per_task_as_in_the_paper():
+    # The paper asks for 500 items per task; Disinfo has 125 and contributes all of them.
+    assert len(load_items("disinfo", n_items=500)) == 125
+    assert len(load_items("trivia", n_items=500)) == 500
 
 
 @pytest.mark.parametrize(
@@ -217,9 +216,7 @@ def test_benchmark_samples_are_seeded():
     assert load_advbench(10, seed=2) == load_advbench(10, seed=2)
     assert load_gsm8k(10, seed=2) != load_gsm8k(10, seed=3)
     assert len(load_advbench()) == 520
-    with pytest.raises(ParameterError) as error:
-        load_mmlu(20000)
-    assert error.value.name == "n_items" and "14042" in str(error.value)
+    assert len(load_mmlu(20000)) == 14042
 
 
 def _manifest_checksums() -> dict[str, str]:

@@ -143,3 +143,13 @@ def test_an_unresolvable_hub_model_stops_the_study_before_any_run(tmp_path, monk
     with pytest.raises(ParameterError) as error:
         execute_study(load_config(config), execute=lambda run, study: executed.append(run.name))
     assert (error.value.name, error.value.value, executed) == ("models", "nobody/no-such-model", [])
+
+
+def test_the_paper_config_builds_every_evaluation_prompt_without_a_model():
+    from helpers.evaluation.evaluate import build_prompt_rows, plan_variant
+
+    runs = plan_runs(load_config(REPO / "configs" / "paper.yaml"))
+    original = next(r for r in runs if r.name == "evaluate-Llama-3.1-8B-Instruct-original")
+    plan = plan_variant(original.params)
+    sizes = {task: len(build_prompt_rows(plan, task)) for task in original.params.tasks}
+    assert sizes == {"trivia": 500 * 28, "truthfulqa": 500 * 28, "disinfo": 125 * 28, "medqa": 500 * 28}

@@ -101,16 +101,14 @@ def _sample(rows: Sequence[T], n_items: int | None, seed: int, what: str) -> lis
     """A seeded sample without replacement, in source order.
 
     The sample is the first ``n_items`` of one seeded permutation, so a larger ``n_items`` with the same seed
-    only adds items: a pilot run on 50 questions is a subset of the full run on 500.
+    only adds items: a pilot run on 50 questions is a subset of the full run on 500. ``n_items`` is a cap, as in
+    the paper (500 per task, and all 125 of Disinfo): a task with fewer items contributes all of them.
     """
     _check_seed(seed)
-    if n_items is None:
+    if n_items is not None:
+        check_positive_int("n_items", n_items)
+    if n_items is None or n_items >= len(rows):
         return list(rows)
-    check_positive_int("n_items", n_items)
-    if n_items > len(rows):
-        raise ParameterError(
-            "n_items", n_items, f"an integer between 1 and {len(rows)} ({what} has {len(rows)})"
-        )
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     return [rows[i] for i in sorted(order[:n_items])]
