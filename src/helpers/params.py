@@ -19,23 +19,13 @@ from typing import Annotated, Any, ClassVar, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from helpers.model_names import check_model_name
-from helpers.validation import ParameterError
+from helpers.validation import ParameterError, check_name
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-def check_study_name(study: Any) -> str:
-    """A study name is one folder under ``results/``: letters, digits, ``_ . -``; never a path or ``..``."""
-    if not isinstance(study, str) or not _NAME.match(study) or set(study) == {"."}:
-        raise ParameterError(
-            "study", study, "a folder name of letters, digits, '_', '.', '-' (no '/', not '..')"
-        )
-    return study
-
-
 #: A study name, checked wherever it enters (config, notebook parameters): nothing is written outside results/.
-StudyName = Annotated[str, AfterValidator(check_study_name)]
+StudyName = Annotated[str, AfterValidator(lambda value: check_name("study", value))]
 
 
 def parameter_error(error: ValidationError) -> ParameterError:
