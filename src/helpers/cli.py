@@ -30,11 +30,17 @@ def _run(args: argparse.Namespace) -> int:
     from helpers.study.config import load_config
     from helpers.study.runner import execute_study
 
-    outcome = execute_study(
-        load_config(args.config),
-        only=set(args.only) if args.only else None,
-        force=set(args.force) if args.force else None,
-    )
+    config = load_config(args.config)
+    selection = {
+        "only": set(args.only) if args.only else None,
+        "force": set(args.force) if args.force else None,
+    }
+    if config.executor == "ray":
+        from helpers.study.ray_executor import execute_study_on_ray
+
+        outcome = execute_study_on_ray(config, address=config.ray_address, **selection)
+    else:
+        outcome = execute_study(config, **selection)
     failed = sorted(name for name, result in outcome.items() if result in ("failed", "blocked"))
     if failed:
         print(f"Runs not completed: {', '.join(failed)} (see `python -m helpers status {args.config}`)")

@@ -65,6 +65,13 @@ class StudyConfig(BaseModel):
     variants: list[Variant] = Field(
         list(VARIANTS), min_length=1, description="Variants answering the evaluation tasks."
     )
+    executor: Literal["local", "ray"] = Field(
+        "local", description="Where runs execute: one after another here, or as Ray tasks."
+    )
+    ray_address: str | None = Field(
+        None,
+        description="The Ray cluster for executor 'ray' ('auto', 'ray://head:10001'); None starts a local one.",
+    )
     capability_variants: list[Variant] = Field(
         ["original", "warm"], description="Variants run on the capability benchmarks; [] skips the stage."
     )
