@@ -106,3 +106,13 @@ def test_a_failing_judge_stops_the_run_without_writing_unscored_rows(
         with pytest.raises(JudgeError):
             run_evaluation(plan, *tiny)
     assert not plan.output_path("trivia").exists()
+
+
+def test_the_vllm_backend_without_vllm_fails_naming_the_backend_before_loading(monkeypatch):
+    from helpers.evaluation.evaluate import variant_generator
+
+    monkeypatch.setattr("helpers.vllm_backend.vllm_installed", lambda: False)
+    plan = plan_variant(EvaluateParams(study="s", backend="vllm", n_items=1))
+    with pytest.raises(ParameterError) as error:
+        variant_generator(plan)
+    assert error.value.name == "backend"

@@ -194,19 +194,15 @@ def run_capabilities(
 
     ``judge`` (default: the one the parameters configure, if any) grades AdvBench refusals
     (:func:`advbench_refusals`)."""
-    judge = judge or plan.params.judge()
-    from helpers.generation import generate_responses
-    from helpers.models import load_model
+    from helpers.evaluation.evaluate import variant_generator
 
-    if model is None:
-        model, tokenizer = load_model(plan.params.model, adapter=plan.adapter, device=plan.params.device)
+    judge = judge or plan.params.judge()
+    generate = variant_generator(plan, model, tokenizer)
     summaries, items = [], []
     for benchmark in plan.params.benchmarks:
         rows = _benchmark_rows(benchmark, plan.params.n_items, plan.params.seed)
-        outputs = generate_responses(
-            model, tokenizer, [r["prompt"] for r in rows], plan.generation, model_id=plan.model_id,
-            cache_path=plan.output_dir / "capabilities_generations.jsonl", desc=f"{plan.params.variant} · {benchmark}",
-        )  # fmt: skip
+        cache = plan.output_dir / "capabilities_generations.jsonl"
+        outputs = generate([r["prompt"] for r in rows], cache, f"{plan.params.variant} · {benchmark}")
         scorer = "rule"
         if benchmark == "advbench":
             cache = plan.output_dir / "capabilities_judge_cache.jsonl"

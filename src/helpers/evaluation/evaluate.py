@@ -10,6 +10,7 @@ and the original model with the warm rewrite instructions as a system prompt.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,6 +127,34 @@ def build_prompt_rows(plan: VariantPlan, task: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def variant_generator(
+    plan: VariantPlan, model=None, tokenizer=None
+) -> Callable[[list[str], Path, str], list[str]]:
+    """``generate(prompts, cache_path, desc) -> answers`` for the plan's variant, on its backend.
+
+    ``hf`` loads the model with its adapter once (or uses the ``model``/``tokenizer`` given, as tests do); ``vllm``
+    serves the base model from one engine per process and the adapter as a LoRA request (issue 13). Both share the
+    cache format, so a run resumes on either.
+    """
+    from helpers.vllm_backend import check_backend
+
+    check_backend(plan.params.backend)
+    if plan.params.backend == "vllm":
+        from helpers.vllm_backend import generate_responses_vllm, load_engine
+
+        engine = load_engine(plan.params.model, plan.params.tensor_parallel_size, seed=plan.params.seed)
+        return lambda prompts, cache_path, desc: generate_responses_vllm(
+            engine, prompts, plan.generation, plan.model_id, cache_path, adapter=plan.adapter, desc=desc
+        )
+    if model is None:
+        from helpers.models import load_model
+
+        model, tokenizer = load_model(plan.params.model, adapter=plan.adapter, device=plan.params.device)
+    return lambda prompts, cache_path, desc: generate_responses(
+        model, tokenizer, prompts, plan.generation, model_id=plan.model_id, cache_path=cache_path, desc=desc
+    )
+
+
 def run_evaluation(plan: VariantPlan, model=None, tokenizer=None) -> dict[str, pd.DataFrame]:
     """Generate and score every task; write ``results/<study>/<model>/<variant>/<task>.csv`` atomically.
 
@@ -133,18 +162,14 @@ def run_evaluation(plan: VariantPlan, model=None, tokenizer=None) -> dict[str, p
     nothing already done; the CSV is written only when a task is fully scored.
     """
     from helpers.evaluation.scoring import score_answers
-    from helpers.models import load_model
 
     judge = plan.params.judge()
-    if model is None:
-        model, tokenizer = load_model(plan.params.model, adapter=plan.adapter, device=plan.params.device)
+    generate = variant_generator(plan, model, tokenizer)
     results = {}
     for task in plan.params.tasks:
         rows = build_prompt_rows(plan, task)
-        rows["output"] = generate_responses(
-            model, tokenizer, rows["prompt"].tolist(), plan.generation, model_id=plan.model_id,
-            cache_path=plan.output_dir / "generations.jsonl", desc=f"{plan.params.variant} · {task}",
-        )  # fmt: skip
+        cache = plan.output_dir / "generations.jsonl"
+        rows["output"] = generate(rows["prompt"].tolist(), cache, f"{plan.params.variant} · {task}")
         scored = score_answers(rows, judge=judge, cache_path=plan.output_dir / "judge_cache.jsonl")
         scored = scored[ROW_COLUMNS]
         atomic_write_csv(scored, plan.output_path(task))
