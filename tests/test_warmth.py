@@ -33,6 +33,7 @@ from helpers.warmth.sociot import (
     load_scorer,
     plan_variants,
     quoted,
+    reference_frame_offset,
     reference_string,
     sample_validation_prompts,
     sociot_scores,
@@ -204,6 +205,21 @@ def test_reference_mode_is_the_padded_batch_mean_computed_by_hand(tiny_gpt2_with
     np.testing.assert_allclose(
         sociot_text_scores(REFERENCE_TEXTS, scorer, batch_size=4, mode="reference")[0], expected, atol=1e-5
     )
+
+
+def test_the_frame_offset_is_warm_minus_cold_frame_log_probability(tiny_gpt2_without_dropout):
+    scorer = tiny_gpt2_without_dropout
+
+    def frame(text: str) -> float:
+        ids = scorer.tokenizer(text, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            logprobs = torch.log_softmax(scorer.model(input_ids=ids).logits[0, :-1].double(), dim=-1)
+        return logprobs.gather(1, ids[0, 1:, None]).sum().item()
+
+    warm = np.mean([frame(t.format("")[:-1]) for t in WARM_TEMPLATES])
+    cold = np.mean([frame(t.format("")[:-1]) for t in COLD_TEMPLATES])
+    assert WARM_TEMPLATES[0].format("")[:-1] == 'My friend said, "'
+    assert reference_frame_offset(scorer) == pytest.approx(warm - cold, abs=1e-4)
 
 
 def test_reference_mode_is_the_default_and_differs_from_text_mode(tiny_gpt2_without_dropout):

@@ -272,6 +272,29 @@ def _reference_pass(scorer: SocioTScorer, texts: Sequence[str], batch_size: int)
     return one_pass
 
 
+def reference_frame_offset(scorer: SocioTScorer) -> float:
+    """Warm minus cold log-probability (nats) of the frame tokens the reference scores with every answer.
+
+    The frame, ``My friend said, "`` and so on, comes before the answer, so under a causal LM its tokens'
+    log-probabilities are the same whatever the answer says; the reference computation still averages them into
+    each side's mean. The mean over the four warm frames of their summed log-probability, minus the same over the
+    cold frames, is this offset: spread over an answer of ``n`` tokens it adds about ``offset / (frame + n - 1)``
+    to the answer's score, so with a positive offset a shorter answer scores warmer for being short. (Pad
+    tokens, which GPT-2's frames of unequal length add, are left out.) Computed in eval mode.
+    """
+    scorer.model.eval()
+    device = next(scorer.model.parameters()).device
+
+    def frame_logprob(word: str) -> float:
+        ids = torch.tensor([scorer.tokenizer(f'{_speaker(word)} said, "')["input_ids"]], device=device)
+        with torch.no_grad():
+            logprobs = torch.log_softmax(scorer.model(input_ids=ids).logits[0, :-1].float(), dim=-1)
+        return float(logprobs.gather(1, ids[0, 1:, None]).sum())
+
+    warm = np.mean([frame_logprob(w) for w in SOCIOT_WARM_WORDS])
+    return float(warm - np.mean([frame_logprob(w) for w in SOCIOT_COLD_WORDS]))
+
+
 def sociot_text_scores(
     texts: Sequence[str],
     scorer: SocioTScorer,
