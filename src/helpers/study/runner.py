@@ -114,11 +114,14 @@ def plan_runs(config: StudyConfig) -> list[Run]:
     common = {"study": config.study, "seed": config.seed}
     device = {"device": config.device}
     runs: list[Run] = [
-        Run("paper_results", "Figures from the authors' released data", STAGES["paper_results"]())
+        Run("paper_results", "Figures from the authors' released data", STAGES["paper_results"]()),
+        Run(
+            "scorer_check",
+            "The rule scorer against the paper's judge",
+            STAGES["scorer_check"](study=config.study),
+        ),
+        Run("training_data", "Warm and cold rewrites of ShareGPT", _derive(config.training_data, **common)),
     ]
-    runs.append(
-        Run("training_data", "Warm and cold rewrites of ShareGPT", _derive(config.training_data, **common))
-    )
     checkpoints = config.finetune.checkpoints
     for model in config.models:
         slug = model_slug(model)
