@@ -6,8 +6,10 @@ import nbformat
 import pytest
 import yaml
 
+from helpers.paths import study_dir
 from helpers.study.config import load_config
 from helpers.study.runner import execute_study, plan_runs, run_status, strip_volatile_metadata
+from helpers.validation import ParameterError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,11 +36,6 @@ def _recorder(fail=()):
         return {"status": "done", "failed_cell": None, "error": None, "seconds": 0.0}
 
     return execute, calls
-
-
-@pytest.fixture(autouse=True)
-def _book_runs_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv("WARMBOOK_BOOK", str(tmp_path / "book"))
 
 
 def test_runs_are_in_dependency_order(demo_config_path):
@@ -75,7 +72,7 @@ def test_changing_one_parameter_reruns_only_affected_runs_and_dependents(demo_co
     slug = "SmolLM2-135M-Instruct"
     assert set(calls) == {
         f"finetune-{slug}-warm", f"finetune-{slug}-cold", f"warmth-{slug}", f"evaluate-{slug}-warm",
-        f"evaluate-{slug}-cold", f"capabilities-{slug}-warm", "analysis",
+        f"evaluate-{slug}-cold", f"capabilities-{slug}-warm", "answers", "analysis",
     }  # fmt: skip
 
 
@@ -107,3 +104,62 @@ def test_strip_volatile_metadata_removes_timings_and_random_ids(tmp_path):
     assert "papermill" not in cleaned.metadata
     assert cleaned.cells[0]["id"] == "cell-0"
     assert "execution" not in cleaned.cells[0].metadata and "papermill" not in cleaned.cells[0].metadata
+
+
+def _writing_recorder():
+    """Runs that write their outputs (an evaluation CSV, a training file) as a real stage would."""
+    calls = []
+
+    def execute(run, study):
+        calls.append(run.name)
+        run.output_path(study).parent.mkdir(parents=True, exist_ok=True)
+        run.output_path(study).write_text("{}")
+        if run.stage == "training_data":
+            folder = study_dir(study) / "training_data"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "warm.jsonl").write_text('{"a": 1}\n')
+        if run.stage == "evaluate":
+            path = study_dir(study) / "SmolLM2-135M-Instruct" / run.params.variant / "trivia.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("task,output\ntrivia,Paris\n")
+        return {"status": "done", "failed_cell": None, "error": None, "seconds": 0.0}
+
+    return execute, calls
+
+
+def test_a_damaged_output_makes_its_run_and_dependents_stale(demo_config_path):
+    config = load_config(demo_config_path)
+    execute, calls = _writing_recorder()
+    execute_study(config, execute=execute)
+    csv = study_dir(config.study) / "SmolLM2-135M-Instruct" / "warm" / "trivia.csv"
+    csv.write_text("garbage")
+    status = {run.name: s for run, s, _ in run_status(config)}
+    assert status["evaluate-SmolLM2-135M-Instruct-warm"] == "stale"
+    assert status["analysis"] == "stale" and status["evaluate-SmolLM2-135M-Instruct-cold"] == "done"
+    calls.clear()
+    execute_study(config, execute=execute)
+    assert calls == ["evaluate-SmolLM2-135M-Instruct-warm"], "the redo restored the same CSV: readers stay done"
+    assert {s for _, s, _ in run_status(config)} == {"done"}
+
+
+def test_a_changed_upstream_output_reruns_what_read_it(demo_config_path):
+    config = load_config(demo_config_path)
+    execute, calls = _writing_recorder()
+    execute_study(config, execute=execute)
+    (study_dir(config.study) / "training_data" / "warm.jsonl").write_text('{"a": 2}\n')
+    calls.clear()
+    execute_study(config, execute=execute)
+    assert "training_data" in calls and "finetune-SmolLM2-135M-Instruct-warm" not in calls, (
+        "redone with identical outputs, training_data leaves its dependents done"
+    )
+
+
+def test_force_redoes_one_done_run(demo_config_path):
+    config = load_config(demo_config_path)
+    execute, calls = _writing_recorder()
+    execute_study(config, execute=execute)
+    calls.clear()
+    outcome = execute_study(config, force={"analysis"}, execute=execute)
+    assert calls == ["analysis"] and outcome["analysis"] == "done"
+    with pytest.raises(ParameterError):
+        execute_study(config, force={"no-such-run"}, execute=execute)

@@ -373,6 +373,17 @@ def execute_run(run: Run, study: str) -> dict[str, Any]:
     return state
 
 
+def _still_done(run: Run, study: str, states: dict[str, dict[str, Any]], runs: list[Run]) -> bool:
+    """A recorded run whose fingerprint (with its upstreams as they are now) and outputs are unchanged."""
+    state = states.get(run.name, {})
+    return (
+        state.get("status") == "done"
+        and state.get("fingerprint") == fingerprints(runs, states)[run.name]
+        and run.output_path(study).exists()
+        and record_outputs(run, study) == state.get("outputs")
+    )
+
+
 def execute_study(
     config: StudyConfig,
     only: set[str] | None = None,
@@ -413,6 +424,14 @@ def execute_study(
         if blockers:
             outcome[run.name] = "blocked"
             print(f"[{todo.index(run) + 1}/{len(todo)}] {run.name}: blocked by {', '.join(blockers)}")
+            continue
+        if run.name not in force and _still_done(run, config.study, states, [r for r, _, _ in rows]):
+            outcome[run.name] = (
+                "skipped"  # stale only while an upstream was; it was redone with the same outputs
+            )
+            print(
+                f"[{todo.index(run) + 1}/{len(todo)}] {run.name}: upstream redone with identical outputs, still done"
+            )
             continue
         print(f"[{todo.index(run) + 1}/{len(todo)}] {run.name} ({run.stage}) ...", flush=True)
         state = execute(run, config.study)
