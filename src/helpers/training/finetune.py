@@ -3,7 +3,7 @@
 The paper fine-tuned each open model with LoRA (r=8, alpha=16, dropout 0.1), learning rate 1e-5, at most 1,024
 tokens, effective batch 16, for 10 epochs, saving checkpoints at epochs 0.5, 1, 1.5, 2, 4, 6, 8 and 10; the
 epoch-2 checkpoint is "the warm model" and the cold control uses identical settings (paper, Methods, "Fine-tuning
-for warmth"; STUDY.md section 2). All of these are fields of :class:`helpers.training.params.FinetuneParams` with the paper's values as
+for warmth"; docs/study.md section 2). All of these are fields of :class:`helpers.training.params.FinetuneParams` with the paper's values as
 defaults, so the demo overrides only what a 135M model on a CPU needs (a higher learning rate, fewer epochs).
 
 The wiring is trl's ``SFTTrainer`` with a peft ``LoraConfig``, as in the alignment-handbook recipes. Choices the
@@ -280,7 +280,7 @@ def build_trainer(
     """An ``SFTTrainer`` over the examples with a fresh LoRA adapter, loss on the assistant reply only.
 
     On CPU the model trains in fp32 (``use_cpu=True``, ``bf16=False``); on CUDA in bf16. Gradient checkpointing,
-    which trl turns on by default, is off unless asked for: it only slows a small model down (DESIGN.md).
+    which trl turns on by default, is off unless asked for: it only slows a small model down (docs/design.md).
     """
     import torch
     from datasets import Dataset
