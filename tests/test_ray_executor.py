@@ -31,6 +31,8 @@ def _stage_files(run, study: str) -> list[Path]:
     slug = model_slug(p["model"]) if "model" in p else ""
     return [root / rel for rel in {
         "paper_results": [],
+        "scorer_check": [],
+        "answers": [],
         "training_data": ["training_data/warm.jsonl", "training_data/cold.jsonl"],
         "finetune": [f"{slug}/finetune/{p.get('style')}/checkpoint-epoch-2/adapter_config.json"],
         "warmth": [f"{slug}/warmth/sociot.csv"],
