@@ -192,7 +192,10 @@ def generate_responses(
     todo = [batch for batch in batches if any(unique_keys[i] not in done for i in batch)]
     stop_ids = _stop_token_ids(model, tokenizer)
     missing = sum(key not in done for key in unique_keys)
-    with tqdm(total=missing, desc=desc, unit="prompt", disable=not missing) as bar, torch.inference_mode():
+    with (
+        tqdm(total=missing, desc=desc, unit="prompt", disable=None if missing else True) as bar,
+        torch.inference_mode(),
+    ):
         for batch in todo:
             batch_keys = [unique_keys[i] for i in batch]
             new_tokens = decode_batch(

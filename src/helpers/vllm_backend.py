@@ -196,7 +196,7 @@ def generate_responses_vllm(
     keys = [cache_key(vllm_model_id(model_id), p, settings) for p in prompts]
     done = {r["key"]: r["output"] for r in read_jsonl(cache_path)} if cache_path else {}
     todo = list({k: p for k, p in zip(keys, prompts, strict=True) if k not in done}.items())
-    with tqdm(total=len(todo), desc=desc, unit="prompt", disable=not todo) as bar:
+    with tqdm(total=len(todo), desc=desc, unit="prompt", disable=None if todo else True) as bar:
         for start in range(0, len(todo), CHUNK_SIZE):
             chunk = todo[start : start + CHUNK_SIZE]
             token_ids = chat_token_ids(engine.tokenizer, [p for _, p in chunk], settings.system_prompt)

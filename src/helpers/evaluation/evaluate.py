@@ -46,6 +46,15 @@ class VariantPlan:
     def output_dir(self) -> Path:
         return study_dir(self.params.study) / model_slug(self.params.model) / self.params.variant
 
+    @property
+    def adapter_label(self) -> str:
+        """The adapter as a reader should see it: relative to the study's results (no machine paths on pages)."""
+        if self.adapter is None:
+            return "(none)"
+        path = Path(self.adapter)
+        root = study_dir(self.params.study)
+        return str(path.relative_to(root)) if path.is_relative_to(root) else path.name
+
     def output_path(self, task: str) -> Path:
         return self.output_dir / f"{task}.csv"
 

@@ -328,7 +328,7 @@ KERNEL_ENVIRONMENT = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
-    "PYTHONWARNINGS": "ignore:IProgress not found",
+    "PYTHONWARNINGS": "ignore:IProgress not found,ignore::FutureWarning",
 }
 
 
