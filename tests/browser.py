@@ -53,7 +53,12 @@ _WIDE_TABLES = """() => {
     const out = [];
     for (const t of document.querySelectorAll('article table, main table')) {
         const column = t.closest('article') || t.closest('main');
-        const excess = t.getBoundingClientRect().width - column.clientWidth;
+        let box = t.parentElement;  // a table inside a horizontally scrolling box does not widen the page
+        while (box && box !== column && !['auto', 'scroll'].includes(getComputedStyle(box).overflowX)) {
+            box = box.parentElement;
+        }
+        const shown = box && box !== column ? box.getBoundingClientRect().width : t.getBoundingClientRect().width;
+        const excess = shown - column.clientWidth;
         if (excess > 1) {
             const head = Array.from(t.querySelectorAll('th')).slice(0, 3).map(h => h.innerText.trim());
             out.push({excess: Math.round(excess), columns: head.join(' | ')});
