@@ -153,3 +153,12 @@ def test_the_paper_config_builds_every_evaluation_prompt_without_a_model():
     plan = plan_variant(original.params)
     sizes = {task: len(build_prompt_rows(plan, task)) for task in original.params.tasks}
     assert sizes == {"trivia": 500 * 28, "truthfulqa": 500 * 28, "disinfo": 125 * 28, "medqa": 500 * 28}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_notebooks_are_valid_with_cell_ids(stage):
+    import nbformat
+
+    notebook = nbformat.read(REPO / "notebooks" / f"{stage}.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    assert all("id" in cell for cell in notebook.cells)

@@ -217,6 +217,12 @@ def _library_sources(notebook: Path, root: Path, _mtime: int, _tree: tuple) -> t
     return tuple(sorted(set(seen.values())))
 
 
+def notebook_content(notebook: Path) -> str:
+    """What a notebook runs and says: each cell's type, tags and source (not its ids, outputs or JSON layout)."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    return json.dumps([(c.cell_type, c.metadata.get("tags", []), c.source) for c in cells])
+
+
 @cache
 def _file_digest(path: Path, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -247,7 +253,7 @@ def fingerprints(
         digest = hashlib.sha256()
         digest.update(json.dumps(run.parameters, sort_keys=True).encode())
         notebook = run.notebook(root)
-        digest.update(notebook.read_bytes() if notebook.exists() else b"missing notebook")
+        digest.update(notebook_content(notebook).encode() if notebook.exists() else b"missing notebook")
         sources = library_sources(notebook, root) if notebook.exists() else []
         for path in [*sources, *_data_files(run.stage, root)]:
             digest.update(f"{path.relative_to(root)}:{file_digest(path)}".encode())
