@@ -95,3 +95,53 @@ def test_generation_killed_ten_times_at_random_completes_as_if_never_interrupted
     print(
         f"\n{KILLS} kills, {killed_midway} inside generation, {torn} torn lines; prompts cached after each: {cached}"
     )
+
+
+RUNNER_WORKER = Path(__file__).with_name("runner_kill_worker.py")
+
+
+def _snapshot_study(root: Path) -> dict[str, str]:
+    """Every file a study left (results and run records), with volatile fields of the state records dropped."""
+    files = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            text = path.read_text()
+            if path.suffix == ".json" and path.parent.name == "runs":
+                state = json.loads(text)
+                state.pop("seconds", None)
+                text = json.dumps(state, sort_keys=True)
+            files[str(path.relative_to(root))] = text
+    return files
+
+
+def test_the_runner_killed_ten_times_at_random_completes_as_if_never_interrupted(tmp_path):
+    config = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def run(results: Path, kill_after: float | None = None) -> int:
+        """Run the study; with ``kill_after``, SIGKILL it then and return -9 if it was still running."""
+        process = subprocess.Popen(
+            [sys.executable, str(RUNNER_WORKER), str(config)],
+            env=env | {"WARMBOOK_RESULTS": str(results)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        if kill_after is not None:
+            time.sleep(kill_after)
+            process.send_signal(signal.SIGKILL)
+        return process.wait(timeout=120)
+
+    assert run(tmp_path / "uninterrupted") == 0
+    expected = _snapshot_study(tmp_path / "uninterrupted" / "demo")
+    rng = random.Random(11)
+    landed, attempts, studies = 0, 0, 0
+    while landed < KILLS and attempts < 4 * KILLS:
+        # Kill a fresh study at random moments until one run gets through; a whole run takes ~3.5 s here.
+        killed = tmp_path / f"killed-{studies}"
+        while (code := run(killed, kill_after=rng.uniform(0.8, 3.2))) == -signal.SIGKILL:
+            landed, attempts = landed + 1, attempts + 1
+        attempts += 1
+        assert code == 0 and run(killed) == 0
+        assert _snapshot_study(killed / "demo") == expected, (
+            "a killed study ended unlike an uninterrupted one"
+        )
+        studies += 1
+    assert landed >= KILLS, f"only {landed} kills landed inside a running study"

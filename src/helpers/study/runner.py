@@ -446,10 +446,11 @@ def execute_study(
         states[run.name] = state
         prints = fingerprints([r for r, _, _ in rows], states)
         state |= {"fingerprint": prints[run.name], "parameters": run.parameters}
-        atomic_write_json(state, _state_path(config.study, run))
+        # The state record is written last: it is what makes a run done, so a kill before it redoes the run.
         atomic_write_text(
             _state_path(config.study, run).with_suffix(".params.yaml"), yaml.safe_dump(run.parameters)
         )
+        atomic_write_json(state, _state_path(config.study, run))
         outcome[run.name] = state["status"]
         elapsed = time.monotonic() - started
         if state["status"] == "done":
