@@ -34,7 +34,7 @@ def _tiny_study(model_dir: Path) -> dict:
             "learning_rate": 1e-3, "epochs": 1, "checkpoints": [0.5, 1], "max_length": 128,
             "per_device_batch": 4, "grad_accum": 1,
         },
-        "warmth": {"n_prompts": 6, "scorer_model": model, "n_passes": 2, "max_new_tokens": 8, "batch_size": 8},
+        "warmth": {"n_prompts": 6, "scorer_model": model, "n_passes": 1, "max_new_tokens": 8, "batch_size": 8},
         "evaluate": {"tasks": ["trivia", "disinfo"], "n_items": 1, "max_new_tokens": 8, "batch_size": 16},
         "capabilities": {"benchmarks": ["mmlu", "advbench"], "n_items": 2, "max_new_tokens": 8, "batch_size": 8},
     }  # fmt: skip
