@@ -79,6 +79,12 @@ def _stage_copy(run: Run, study: str, executed: Path, target: Path) -> None:
     if first is not None and first.cell_type == "markdown" and first.source.startswith("# "):
         heading, _, rest = first.source.partition("\n")
         first.source = f"# {run.title}\n{rest}"
+    for cell in notebook.cells:  # the template's defaults would read as this run's: show only the injected ones
+        tags = cell.metadata.get("tags", [])
+        if "parameters" in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+        if "injected-parameters" in tags:
+            cell.source = "# The parameters of this run (injected by papermill)\n" + cell.source
     notebook.cells.insert(1, nbformat.v4.new_markdown_cell(rerun_box(run, study)))
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, target)
