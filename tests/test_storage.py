@@ -218,3 +218,9 @@ def test_a_raw_yaml_error_names_the_config_line_and_column(monkeypatch, tmp_path
     assert main(["status", str(tmp_path / "study.yaml")]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "study.yaml, line 3, column 4: invalid YAML" in error
+
+
+def test_an_answer_with_a_carriage_return_reads_back_as_one_row(tmp_path):
+    frame = pd.DataFrame({"output": ["first line\rsecond", "plain"], "refusal": [0, 1]})
+    path = atomic_write_csv(frame, tmp_path / "rows.csv")
+    assert pd.read_csv(path, keep_default_na=False).equals(frame)

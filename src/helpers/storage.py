@@ -15,6 +15,7 @@ damaged result (docs/design.md; issue 11). Three rules follow:
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
@@ -84,8 +85,12 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 
 def atomic_write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """Write a DataFrame as CSV atomically (no index column)."""
-    return atomic_write_text(path, frame.to_csv(index=False))
+    """Write a DataFrame as CSV atomically (no index column).
+
+    Every text field is quoted: a model's answer may hold a bare carriage return, which minimal quoting leaves
+    unquoted and a reader then takes for the end of a row, shifting the columns of the rest of that row.
+    """
+    return atomic_write_text(path, frame.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC))
 
 
 def atomic_write_json(obj: Any, path: Path) -> Path:
