@@ -5,8 +5,8 @@ driven with Playwright for Python against Debian's Chromium (``/usr/bin/chromium
 Playwright never downloads a browser here). Each page is checked for the classes of defect issue 12 lists from
 screenshots of the demo build: console errors and uncaught exceptions, failed requests, broken images, notebook
 pages whose image outputs did not render, page titles shared by several pages (navigation looks broken), tables
-wider than the text column, and absolute machine paths in the page text. A full-page screenshot of every page is
-saved as a test artefact.
+wider than the text column, and absolute paths of this machine in the page text (:func:`machine_paths`). A
+full-page screenshot of every page is saved as a test artefact.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import http.server
 import json
 import os
 import re
+import sys
+import sysconfig
 import tempfile
 import threading
 from collections import defaultdict
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Page, sync_playwright
+
+from helpers.paths import results_root
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,7 +41,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-MACHINE_PATH = re.compile(r"(?<![\w.~-])/(?:work|root|home|tmp)/[^\s\"'<>)]*")
+#: An absolute path in running text: a "/" not inside a word, a relative path or a URL's host part, up to a
+#: space, quote, bracket or closing parenthesis (``file:///work/x`` counts: its leading slashes are collapsed).
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~:-])/+[^\s\"'<>()\[\]]+")
 REDIRECT = re.compile(r"<meta[^>]+http-equiv=[\"']?refresh", re.IGNORECASE)
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
 
@@ -99,6 +105,74 @@ def book_pages(html_dir: Path) -> list[str]:
     )
 
 
+def default_roots() -> list[Path]:
+    """The folders of this machine whose paths a build could leak into its pages.
+
+    The repository, the results root (``$WARMBOOK_RESULTS`` or ``results/``), the user's home, the system temp
+    folder and the Python installation (``sys.prefix``; where that is a shared system folder such as ``/usr``,
+    the installation's own library folders instead, so that ``/usr/bin/env`` in a model's answer is not one).
+    """
+    roots = [REPO, results_root(), Path.home(), Path(tempfile.gettempdir())]
+    prefix = Path(sys.prefix)
+    if len(prefix.absolute().parts) > 2:
+        roots.append(prefix)
+    else:
+        roots += sorted({Path(sysconfig.get_path(kind)) for kind in ("stdlib", "purelib", "platlib")})
+    return roots
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _leaks_from(path: str, root: Path) -> bool:
+    """Whether ``path`` names something under ``root`` that is this machine's own (see :func:`machine_paths`)."""
+    names = {str(root.absolute())}
+    try:
+        names.add(str(root.resolve()))
+    except OSError:
+        pass
+    for name in names:
+        depth = len(Path(name).parts) - 1
+        if depth == 0 or not _under(path, name):  # "/" is every path, not a machine's
+            continue
+        if depth >= 2:
+            return True
+        first = path[len(name.rstrip("/")) + 1 :].split("/")[0]  # /tmp/<first>/...
+        try:
+            if first and (Path(name) / first).is_dir():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def machine_paths(text: str, roots: list[Path] | None = None) -> list[str]:
+    """The absolute paths in ``text`` that belong to this machine: leaks from the build, not paths a model wrote.
+
+    A language model's answer about code can name absolute paths (``/tmp/bucket1.php``, ``/usr/bin/env``,
+    ``/etc/passwd``); they are text, not defects. A path is this machine's when it lies under one of ``roots``
+    (default :func:`default_roots`), compared as written and with symbolic links resolved:
+
+    - under a root at least two folders deep (``/work/main``, ``/home/alice``, ``/tmp/pytest-of-alice/pytest-3``),
+      which only this machine has: any path below it;
+    - under a one-folder root (``/tmp``, ``/root``), which every machine has: only a path through a folder that
+      exists there now, i.e. the working folders this machine's tools made (``/tmp/pytest-of-root/...``,
+      ``/root/.cache/...``), not a file or folder a model made up (``/tmp/bucket1.php``). Such a folder that was
+      deleted before the check (a build's temporary folder) is not recognised;
+    - ``/`` itself is never a root.
+
+    Each path is returned once, sorted, without trailing sentence punctuation.
+    """
+    roots = default_roots() if roots is None else [Path(r) for r in roots]
+    found = set()
+    for match in ABSOLUTE_PATH.findall(text):
+        path = "/" + match.lstrip("/").rstrip(".,;:!?")
+        if any(_leaks_from(path, root) for root in roots):
+            found.add(path)
+    return sorted(found)
+
+
 def expected_image_outputs(html_dir: Path, page: str) -> int:
     """How many image outputs the page's notebook shows (glued outputs, shown elsewhere, are not counted)."""
     source = html_dir / "_sources" / Path(page).with_suffix(".ipynb")
@@ -133,7 +207,9 @@ def serve(html_dir: Path) -> Iterator[str]:
         server.server_close()
 
 
-def _check_page(page: Page, url: str, name: str, expected_images: int) -> tuple[list[Problem], str]:
+def _check_page(
+    page: Page, url: str, name: str, expected_images: int, roots: list[Path]
+) -> tuple[list[Problem], str]:
     """Load one page and return its problems (all but duplicate titles) and its title."""
     problems: list[Problem] = []
 
@@ -156,7 +232,7 @@ def _check_page(page: Page, url: str, name: str, expected_images: int) -> tuple[
         add("missing figure", f"{shown} images shown, the notebook has {expected_images} image outputs")
     for table in page.evaluate(_WIDE_TABLES):
         add("wide table", f"{table['excess']} px wider than the text column (columns: {table['columns']})")
-    for path in sorted(set(MACHINE_PATH.findall(page.inner_text("body")))):
+    for path in machine_paths(page.inner_text("body"), roots):
         add("machine path", path)
     return problems, page.title()
 
@@ -188,13 +264,17 @@ def render_in_browser(html: Path) -> str:
         return page.content()
 
 
-def check_book(html_dir: Path, screenshots: Path | None = None) -> list[Problem]:
+def check_book(
+    html_dir: Path, screenshots: Path | None = None, roots: list[Path] | None = None
+) -> list[Problem]:
     """Open every page of the built book at ``html_dir`` in headless Chromium; return every problem found.
 
     A full-page screenshot of each page is written under ``screenshots`` (default :func:`artefacts_dir`),
-    named after the page.
+    named after the page. A "machine path" is a path under one of ``roots`` (default :func:`default_roots`,
+    taken when the check starts), as :func:`machine_paths` decides.
     """
     html_dir = Path(html_dir)
+    roots = default_roots() if roots is None else [Path(r) for r in roots]
     screenshots = screenshots or artefacts_dir()
     screenshots.mkdir(parents=True, exist_ok=True)
     problems: list[Problem] = []
@@ -202,7 +282,7 @@ def check_book(html_dir: Path, screenshots: Path | None = None) -> list[Problem]
     with serve(html_dir) as base, chromium_context() as browser:
         for name in book_pages(html_dir):
             page = browser.new_page()
-            found, title = _check_page(page, base + name, name, expected_image_outputs(html_dir, name))
+            found, title = _check_page(page, base + name, name, expected_image_outputs(html_dir, name), roots)
             problems += found
             titles[title].append(name)
             page.screenshot(path=str(screenshots / (name.replace("/", "__") + ".png")), full_page=True)

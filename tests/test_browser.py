@@ -6,10 +6,12 @@ jupyter-book build) with one planted defect, and opens it in headless Chromium t
 
 import base64
 import json
+import sysconfig
+import tempfile
 from pathlib import Path
 
 import pytest
-from browser import check_book
+from browser import REPO, check_book, machine_paths
 
 # A 1x1 PNG: a real image that loads.
 PIXEL = base64.b64decode(
@@ -88,10 +90,51 @@ def test_a_wide_table_that_scrolls_inside_its_own_box_is_not_a_problem(tmp_path)
     assert check_book(html, tmp_path / "screenshots") == []
 
 
-@pytest.mark.parametrize("path", ["/work/main/results/demo/x.csv", "/root/.cache/model", "/tmp/eval.ipynb"])
-def test_an_absolute_machine_path_in_the_text_is_caught(tmp_path, path):
-    problems = check_book(_site(tmp_path, f"<pre>wrote {path}</pre>"), tmp_path / "screenshots")
+def _planted(tmp_path: Path, where: str) -> str:
+    """A path a build could leak: under the repository, the Python installation or this test's temp folder."""
+    return {
+        "repository": str(REPO / "results" / "demo" / "figures" / "x.csv"),
+        "python": str(Path(sysconfig.get_path("purelib")) / "transformers" / "utils.py"),
+        "temp": str(tmp_path / "results" / "eval.ipynb"),  # /tmp/pytest-of-<user>/...: a folder that exists
+    }[where]
+
+
+@pytest.mark.parametrize("where", ["repository", "python", "temp"])
+def test_an_absolute_machine_path_in_the_text_is_caught(tmp_path, where):
+    path = _planted(tmp_path, where)
+    problems = check_book(_site(tmp_path, f"<pre>wrote {path}.</pre>"), tmp_path / "screenshots")
     assert [(p.page, p.kind, p.detail) for p in problems] == [("first.html", "machine path", path)]
+
+
+def test_paths_a_model_wrote_in_its_answer_are_not_machine_paths(tmp_path):
+    # A generated answer about code, shown in a table: its paths name nothing on this machine.
+    answer = (
+        "Save it as /tmp/bucket1.php, run #!/usr/bin/env php, and never print /etc/passwd or /root/.bashrc."
+    )
+    html = _site(tmp_path, f"<table><tr><td>{answer}</td></tr></table>")
+    assert check_book(html, tmp_path / "screenshots") == []
+
+
+def test_the_roots_to_look_for_can_be_given(tmp_path):
+    mine = tmp_path / "machine"
+    page = f"<p>{mine}/model and {REPO}/results</p>"
+    problems = check_book(_site(tmp_path, page), tmp_path / "screenshots", roots=[mine])
+    assert [p.detail for p in problems] == [f"{mine}/model"]
+
+
+def test_a_machine_path_is_matched_by_whole_folder_names_and_in_file_urls(tmp_path):
+    root = tmp_path / "work" / "main"
+    text = f"{root}/a.csv, {root}frame/b.csv, file://{root}/c.html; ({root}) and results{root}/d"
+    assert machine_paths(text, [root]) == [str(root), f"{root}/a.csv", f"{root}/c.html"]
+
+
+def test_a_one_folder_root_stands_only_for_folders_that_exist_in_it(tmp_path):
+    temp = Path(tempfile.gettempdir())
+    if len(temp.parts) != 2 or not tmp_path.is_relative_to(temp):
+        pytest.skip(f"the temp folder {temp} is not a one-folder root holding pytest's tmp_path")
+    made_up = f"{temp}/bucket1.php {temp}/no-such-folder-{tmp_path.name}/x.py"
+    assert machine_paths(f"{made_up} {tmp_path}/x.csv", [temp]) == [f"{tmp_path}/x.csv"]
+    assert machine_paths("/x/y /usr/bin/env", [Path("/")]) == [], "/ is never a root"
 
 
 def test_a_notebook_page_whose_image_output_did_not_render_is_caught(tmp_path):

@@ -72,8 +72,15 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+class CommandFailed(Exception):
+    """A command failed for a reason in the reader's study, not in the code: reported as one line by :func:`main`.
+
+    ``build-book`` raises it when jupyter-book rejects the book, chained to the :class:`BookBuildError`.
+    """
+
+
 def _build_book(args: argparse.Namespace) -> int:
-    from helpers.study.book import build_book
+    from helpers.study.book import BookBuildError, build_book
     from helpers.study.config import load_config
     from helpers.study.snapshot import snapshot_dir
 
@@ -85,7 +92,10 @@ def _build_book(args: argparse.Namespace) -> int:
             raise ParameterError(
                 "--from-snapshot", str(root), "a committed snapshot (python -m helpers snapshot CONFIG)"
             )
-    index = build_book(config, root=root)
+    try:
+        index = build_book(config, root=root)
+    except BookBuildError as error:  # the line names the log of jupyter-book's output
+        raise CommandFailed(error.summary) from error
     print(f"The book is ready: {index}")
     return 0
 
@@ -225,13 +235,14 @@ def main(argv: list[str] | None = None) -> int:
 
     Refusals (a parameter out of range, a missing or malformed config, a damaged results file) are the
     reader's to fix, so they are reported as argparse reports a bad option: the field, the value and what is
-    allowed (issue 11). Anything else is a bug and keeps its traceback.
+    allowed (issue 11). So is a :class:`CommandFailed` (``build-book``: jupyter-book rejected the book; the line
+    names the log of its output). Anything else is a bug and keeps its traceback.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ParameterError, CorruptFileError, FileNotFoundError, yaml.YAMLError) as error:
+    except (ParameterError, CorruptFileError, FileNotFoundError, yaml.YAMLError, CommandFailed) as error:
         print(f"{parser.prog}: error: {_user_error_line(error, args)}", file=sys.stderr)
         return 2
 

@@ -6,12 +6,14 @@ box with the exact command that re-executes that page alone, generated from the 
 chapters glue numbers from fixed paths (``runs/analysis/analysis.ipynb``). jupyter-book 1.0.4.post1 builds offline
 (2.x fetches its theme at build time); notebooks are not re-executed (``execute_notebooks: off``): the book shows
 exactly what papermill computed. Builds are strict (``-W -n --keep-going``), so a broken reference fails, and the
-HTML lands in ``book/_build/html``.
+HTML lands in ``book/_build/html``; a failed build raises :class:`BookBuildError` and leaves jupyter-book's output in
+``book/_build/build.log``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +27,33 @@ from helpers.paths import study_dir
 from helpers.study.config import StudyConfig
 from helpers.study.runner import STAGE_TITLES, Run, plan_runs
 from helpers.study.snapshot import code_version, read_stamp
+
+#: A Sphinx problem as jupyter-book prints it (``page.md:12: WARNING: undefined label: …``); -W makes each fatal.
+_SPHINX_PROBLEM = re.compile(r"\b(?:WARNING|ERROR|CRITICAL|SEVERE):")
+_EXCEPTION_LINE = re.compile(r"^\w*(?:Error|Exception)\b")
+
+
+class BookBuildError(RuntimeError):
+    """jupyter-book refused to build the book (in the strict build: any Sphinx warning, e.g. a broken reference).
+
+    :attr:`summary` is one line: the exit status, how many Sphinx warnings and errors, the first of them (or the
+    exception that ended the build) and the log that holds jupyter-book's whole output
+    (``<sources>/_build/build.log``). The message is that line followed by the output's tail.
+    """
+
+    def __init__(self, returncode: int, stdout: str, stderr: str, log: Path) -> None:
+        self.returncode, self.stdout, self.stderr, self.log = returncode, stdout, stderr, log
+        lines = [line.strip() for line in f"{stdout}\n{stderr}".splitlines() if line.strip()]
+        problems = [line for line in lines if _SPHINX_PROBLEM.search(line)]
+        exceptions = [line for line in lines if _EXCEPTION_LINE.match(line)]
+        first = (problems or exceptions[-1:] or lines[-1:] or ["no output"])[0]
+        first = first if len(first) <= 300 else first[:299] + "…"
+        found = f", {len(problems)} Sphinx warnings or errors; first: " if problems else ": "
+        self.summary = (
+            f"jupyter-book build failed (exit status {returncode}{found}{first}); its full output is in {log}"
+        )
+        super().__init__(f"{self.summary}\n{stdout[-4000:]}\n{stderr[-4000:]}")
+
 
 CHAPTERS_BEFORE = ["question", "method"]
 CHAPTERS_AFTER = ["results", "limitations", "teaching", "glossary"]
@@ -146,7 +175,10 @@ def assemble_book(config: StudyConfig, sources: Path | None = None, root: Path |
 
 
 def build_book(config: StudyConfig, sources: Path | None = None, root: Path | None = None) -> Path:
-    """Assemble and build the HTML book strictly into ``<sources>/_build/html``; return its index.html."""
+    """Assemble and build the HTML book strictly into ``<sources>/_build/html``; return its index.html.
+
+    Raises :class:`BookBuildError` (its output kept in ``<sources>/_build/build.log``) when jupyter-book fails.
+    """
     sources = sources or default_book_dir()
     staging = assemble_book(config, sources, root)
     shutil.rmtree(sources / "_build", ignore_errors=True)
@@ -163,5 +195,8 @@ def build_book(config: StudyConfig, sources: Path | None = None, root: Path | No
     ]
     result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
     if result.returncode != 0:
-        raise RuntimeError(f"jupyter-book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        log = sources / "_build" / "build.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ {' '.join(command)}\n\n{result.stdout}\n{result.stderr}")
+        raise BookBuildError(result.returncode, result.stdout, result.stderr, log)
     return sources / "_build" / "html" / "index.html"
