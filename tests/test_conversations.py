@@ -288,3 +288,18 @@ def test_training_data_notebook_runs_on_the_fixture(tmp_path):
         for kind in ("numbers", "entities", "hedges", "code"):
             assert check[style][f"{kind}_retained"] in (1.0, None), (style, kind)
     assert check["warm"]["pct_kept_all"] == 100.0
+
+
+def test_max_chars_leaves_out_long_conversations_and_keeps_the_rest(conversations):
+    limit = sorted(sum(len(m["content"]) for m in c.messages) for c in conversations)[len(conversations) // 2]
+    short = load_conversations(FIXTURE, max_chars=limit)
+    kept = {c.conversation_id for c in short}
+    assert kept == {
+        c.conversation_id for c in conversations if sum(len(m["content"]) for m in c.messages) <= limit
+    }
+    assert 0 < len(kept) < len(conversations)
+
+
+def test_max_chars_must_be_positive():
+    with pytest.raises(ParameterError, match="max_chars"):
+        load_conversations(FIXTURE, max_chars=0)

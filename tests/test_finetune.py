@@ -314,3 +314,53 @@ def test_a_truncated_weights_file_is_incomplete_too(trained_once):
     weights.write_bytes(weights.read_bytes()[:100])
     assert "unreadable" in checkpoint_problem(weights.parent)
     assert list(list_checkpoints(STUDY, trained_once[1], "warm")) == [0.5, 1.0]
+
+
+def test_on_cpu_the_loss_is_the_models_own_cross_entropy_over_the_reply(tiny_model_dir, tmp_path):
+    """The CPU trainer bypasses trl's chunked LM-head kernel; the loss must be the same objective."""
+    trainer = build_trainer(
+        str(tiny_model_dir), _examples(4), _params(str(tiny_model_dir)), tmp_path / "trainer", "cpu"
+    )
+    assert type(trainer).__name__ == "CPUSFTTrainer"
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    model = trainer.model.eval()
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, dict(batch))
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    targets = batch["labels"][:, 1:]
+    by_hand = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100
+    )
+    assert torch.allclose(loss, by_hand, atol=1e-5)
+
+
+def test_the_learning_rate_sweep_scores_each_rate_on_examples_it_never_trains_on(tiny_model_dir, tmp_path, monkeypatch):
+    from helpers.training.finetune import learning_rate_sweep, sweep_sentence
+
+    monkeypatch.setenv("WARMBOOK_RESULTS", str(tmp_path))
+    _write_training_data("warm", _examples(12))
+    params = _params(str(tiny_model_dir), lr_sweep=[1e-5, 1e-2], lr_sweep_steps=2, lr_sweep_held_out=4)
+    sweep = learning_rate_sweep(params, "cpu")
+    assert list(sweep["learning_rate"]) == [0.0, 1e-5, 1e-2]
+    assert list(sweep["steps"]) == [0, 2, 2]
+    # a rate of 1e-5 barely moves a random tiny model in two steps; 1e-2 moves it
+    before, slow, fast = sweep["held_out_loss"]
+    assert abs(slow - before) < abs(fast - before)
+    sentence = sweep_sentence(sweep, 1e-2 if fast < slow else 1e-5)
+    assert "is the sweep's best" in sentence
+    assert "NOT" in sweep_sentence(sweep, 3e-4)
+
+
+def test_a_sweep_needs_more_examples_than_it_holds_out(tiny_model_dir, tmp_path, monkeypatch):
+    from helpers.training.finetune import learning_rate_sweep
+
+    monkeypatch.setenv("WARMBOOK_RESULTS", str(tmp_path))
+    _write_training_data("warm", _examples(4))
+    with pytest.raises(ParameterError, match="lr_sweep_held_out"):
+        learning_rate_sweep(_params(str(tiny_model_dir), lr_sweep=[1e-3], lr_sweep_held_out=4), "cpu")
+
+
+@pytest.mark.parametrize("rates", [[0.0], [-1e-3], [1e-3, 1e-3]])
+def test_sweep_rates_must_be_distinct_and_positive(rates):
+    with pytest.raises(ParameterError, match="lr_sweep"):
+        FinetuneParams.build(lr_sweep=rates)

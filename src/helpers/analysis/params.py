@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from helpers.params import StageParams, StudyPageParams, StudyParams
+from helpers.params import StudyPageParams, StudyParams
 from helpers.vocabulary import SELECTED_CHECKPOINT
 
 
@@ -22,7 +22,7 @@ class AnalysisParams(StudyParams):
     )
 
 
-class PaperResultsParams(StageParams):
+class PaperResultsParams(StudyPageParams):
     """The paper's figures and headline numbers, redrawn and re-derived from the authors' released files."""
 
     stage: ClassVar[str] = "paper_results"

@@ -114,7 +114,11 @@ def plan_runs(config: StudyConfig) -> list[Run]:
     common = {"study": config.study, "seed": config.seed}
     device = {"device": config.device}
     runs: list[Run] = [
-        Run("paper_results", "Figures from the authors' released data", STAGES["paper_results"]()),
+        Run(
+            "paper_results",
+            "Figures from the authors' released data",
+            STAGES["paper_results"](study=config.study),
+        ),
         Run(
             "scorer_check",
             "The rule scorer against the paper's judge",

@@ -214,19 +214,26 @@ def sharegpt_text(source_path: str | Path | None = None) -> str:
 
 
 def load_conversations(
-    source_path: str | Path | None = None, max_turns: int = PAPER_MAX_TURNS
+    source_path: str | Path | None = None, max_turns: int = PAPER_MAX_TURNS, max_chars: int | None = None
 ) -> list[Conversation]:
     """Parse, clean, filter and label every usable conversation (about 5 s for the whole package).
 
-    Keeps first chunks (``*_0``) with at least one user–assistant exchange that pass the blocklist filter.
+    Keeps first chunks (``*_0``) with at least one user–assistant exchange that pass the blocklist filter and,
+    when ``max_chars`` is given, whose messages (after truncation to ``max_turns``) hold at most that many
+    characters in all. The paper sets no such limit; a CPU demo needs it so that a whole exchange, rewrite
+    included, fits a short training window instead of being cut or dropped (docs/design.md, the demo).
     """
     check_positive_int("max_turns", max_turns)
+    if max_chars is not None:
+        check_positive_int("max_chars", max_chars)
     conversations = []
     for record in parse_complete_records(sharegpt_text(source_path)):
         if not str(record["id"]).endswith("_0"):
             continue
         messages = record_to_messages(record, max_turns)
         if not messages or is_unsafe(messages):
+            continue
+        if max_chars is not None and sum(len(m["content"]) for m in messages) > max_chars:
             continue
         conversations.append(Conversation(str(record["id"]), messages, label_query_type(messages)))
     return conversations

@@ -34,6 +34,14 @@ class TrainingDataParams(StudyParams):
     max_turns: int = Field(
         20, gt=0, description="Conversations are truncated to this many turns (paper: 20)."
     )
+    max_chars: int | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Leave out conversations longer than this many characters after truncation, before sampling "
+            "(paper: none). On a CPU it keeps whole examples inside a short training window."
+        ),
+    )
     rewriter: Literal["rule", "llm", "transformers"] = Field(
         "rule",
         description="'llm': an OpenAI-compatible endpoint with the paper's instructions (paper: GPT-4o); 'transformers': a local chat model; 'rule': deterministic offline rewrites.",
@@ -123,9 +131,27 @@ class FinetuneParams(ModelRunParams):
         None,
         description="'4bit': QLoRA on a 4-bit NF4 base (bitsandbytes, one CUDA GPU) - a deviation from the paper, which trained LoRA on bf16 weights; None: the paper's.",
     )
+    lr_sweep: list[float] = Field(
+        [],
+        description=(
+            "Learning rates tried in a short sweep before the warm style trains (the cold control reuses the "
+            "configured rate); [] runs no sweep (paper: none reported)."
+        ),
+    )
+    lr_sweep_steps: int = Field(6, gt=0, description="Optimizer steps per learning rate in the sweep.")
+    lr_sweep_held_out: int = Field(
+        16, gt=0, description="Examples at the end of the style's file that the sweep scores and never trains on."
+    )
     preview_prompts: int = Field(
         2, gt=0, description="Validation prompts answered before and after training, for a first look."
     )
+
+    @field_validator("lr_sweep")
+    @classmethod
+    def _positive_rates(cls, value: list[float]) -> list[float]:
+        if any(rate <= 0 for rate in value) or len(set(value)) != len(value):
+            raise ValueError("distinct learning rates greater than 0, or [] for no sweep")
+        return value
 
     @model_validator(mode="after")
     def _checkpoints_fit(self) -> FinetuneParams:

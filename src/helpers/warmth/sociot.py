@@ -179,15 +179,20 @@ def _text_mode_pass(scorer: SocioTScorer, texts: Sequence[str], batch_size: int)
     tokenizer = scorer.tokenizer
     text_ids = [tokenizer(quoted(t), add_special_tokens=False)["input_ids"] for t in texts]
     frames = {f: tokenizer(f)["input_ids"] for f in SOCIOT_WARM_FRAMES + SOCIOT_COLD_FRAMES}
+    # Texts of similar length share a forward pass (less padding); scores go back to the texts' order.
+    order = np.argsort([len(ids) for ids in text_ids], kind="stable")
+    by_length = [text_ids[i] for i in order]
 
     def one_pass() -> np.ndarray:
         by_frame = {}
         for frame, ids in frames.items():
             chunks = [
-                _mean_token_loglik(scorer, ids, text_ids[i : i + batch_size])
-                for i in range(0, len(text_ids), batch_size)
+                _mean_token_loglik(scorer, ids, by_length[i : i + batch_size])
+                for i in range(0, len(by_length), batch_size)
             ]
-            by_frame[frame] = torch.cat(chunks).cpu().numpy()
+            scores = np.empty(len(text_ids))
+            scores[order] = torch.cat(chunks).cpu().numpy()
+            by_frame[frame] = scores
         warm = np.mean([by_frame[f] for f in SOCIOT_WARM_FRAMES], axis=0)
         return warm - np.mean([by_frame[f] for f in SOCIOT_COLD_FRAMES], axis=0)
 
