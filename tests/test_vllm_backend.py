@@ -193,3 +193,38 @@ def test_answers_of_the_hf_backend_are_not_passed_off_as_vllm_answers(fake_vllm,
     generate_responses_vllm(engine, ["2+2?"], settings, model_id="m", cache_path=cache)
     assert len(engine.llm.calls) == 1
     assert len(cache.read_text().splitlines()) == 2
+
+
+@pytest.mark.skipif(vllm_backend.vllm_installed(), reason="vLLM is installed here")
+def test_the_warmth_stage_serves_the_original_and_every_checkpoint_from_one_engine(
+    fake_vllm, tiny_model_dir, tmp_path, monkeypatch
+):
+    from helpers.warmth.sociot import WarmthVariant, generate_variant_responses
+
+    monkeypatch.setenv("WARMBOOK_RESULTS", str(tmp_path / "results"))
+    model = str(tiny_model_dir)
+    variants = [
+        WarmthVariant("original", 0.0, None),
+        WarmthVariant("warm", 2.0, _adapter(tmp_path / "warm-2")),
+        WarmthVariant("cold", 2.0, _adapter(tmp_path / "cold-2")),
+    ]
+    answers = {
+        v.label: generate_variant_responses("s", model, v, ["Hi there"], SETTINGS, backend="vllm") for v in variants
+    }
+    assert len(_FakeLLM.instances) == 1  # one engine for the base model
+    assert [a[0].split(":")[0] for a in answers.values()] == ["base", "adapter-1", "adapter-2"]
+    [engine] = _FakeLLM.instances
+    assert [c["lora"].kwargs["lora_path"] if c["lora"] else None for c in engine.calls] == [
+        None, str((tmp_path / "warm-2").resolve()), str((tmp_path / "cold-2").resolve())
+    ]  # fmt: skip
+
+
+def test_the_warmth_stage_refuses_vllm_where_it_is_not_installed(tiny_model_dir, tmp_path):
+    from helpers.warmth.sociot import WarmthVariant, generate_variant_responses
+
+    if vllm_backend.vllm_installed():
+        pytest.skip("vLLM is installed here")
+    with pytest.raises(ParameterError, match="backend"):
+        generate_variant_responses(
+            "s", str(tiny_model_dir), WarmthVariant("original", 0.0, None), ["Hi"], SETTINGS, backend="vllm"
+        )

@@ -427,15 +427,32 @@ def generate_variant_responses(
     prompts: Sequence[str],
     settings: GenerationSettings,
     device: str = "auto",
+    backend: str = "hf",
+    tensor_parallel_size: int = 1,
 ) -> list[str]:
-    """Answers of one variant to the validation prompts, cached under ``warmth/generations/``."""
-    lm, tokenizer = load_model(model, adapter=variant.adapter, device=device)
+    """Answers of one variant to the validation prompts, cached under ``warmth/generations/``.
+
+    ``backend`` is ``hf`` (Hugging Face, the CPU path: the model and adapter loaded for this variant) or ``vllm``
+    (one engine per base model serves the original and every checkpoint as a LoRA request; issue 13). Both write
+    the same cache records, and the vLLM backend keys its answers apart from the HF backend's.
+    """
+    from helpers.vllm_backend import check_backend
+
+    check_backend(backend)
     model_id = (
         model
         if variant.adapter is None
         else f"{model}+{variant.label}#{checkpoint_identity(variant.adapter)}"
     )
     cache = warmth_dir(study, model) / "generations" / f"{variant.label}.jsonl"
+    if backend == "vllm":
+        from helpers.vllm_backend import generate_responses_vllm, load_engine
+
+        engine = load_engine(model, tensor_parallel_size, seed=settings.seed)
+        return generate_responses_vllm(
+            engine, prompts, settings, model_id, cache, adapter=variant.adapter, desc=variant.label
+        )
+    lm, tokenizer = load_model(model, adapter=variant.adapter, device=device)
     try:
         return generate_responses(lm, tokenizer, prompts, settings, model_id, cache, desc=variant.label)
     finally:
