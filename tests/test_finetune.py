@@ -125,7 +125,9 @@ def test_each_checkpoint_is_saved_at_its_step_and_loads_as_an_adapter(trained):
     assert result.log["step"].tolist() == list(range(1, 13))
     assert saved[2.0] == checkpoint_dir(STUDY, model, "warm", 2) and saved[2.0].name == "checkpoint-epoch-2"
     lm, _ = load_model(model, adapter=saved[2.0], device="cpu")
-    assert type(lm).__name__ == "PeftModelForCausalLM"
+    base, _ = load_model(model, device="cpu")
+    assert not hasattr(lm, "peft_config")  # merged into the weights for inference
+    assert any(not torch.equal(a, b) for a, b in zip(lm.parameters(), base.parameters(), strict=True))
     first, last = _adapter_weights(saved[0.5]), _adapter_weights(saved[2.0])
     assert any(not torch.equal(first[k], last[k]) for k in first)
 

@@ -26,13 +26,36 @@ PROMPTS = [
 ]
 
 
-def test_training_runs_in_float32_on_cpu_and_inference_in_the_models_own_bfloat16(tiny_model_dir):
+def test_a_cpu_runs_in_float32_unless_bfloat16_is_asked_for(tiny_model_dir):
     plan = choose_device("cpu")
     assert plan.device == "cpu" and plan.dtype == torch.float32
     assert choose_device("cpu", "bfloat16").dtype == torch.bfloat16
     model, _ = load_model(str(tiny_model_dir), device="cpu")
-    assert model.dtype == torch.bfloat16
-    assert load_model(str(tiny_model_dir), device="cpu", dtype="float32")[0].dtype == torch.float32
+    assert model.dtype == torch.float32
+    assert load_model(str(tiny_model_dir), device="cpu", dtype="bfloat16")[0].dtype == torch.bfloat16
+
+
+def test_the_preallocated_cache_holds_what_a_dynamic_cache_holds():
+    from transformers.cache_utils import DynamicLayer
+
+    from helpers.generation import _PreallocatedLayer
+
+    torch.manual_seed(0)
+    grown, reference = _PreallocatedLayer(capacity=6), DynamicLayer()
+    steps = [torch.randn(1, 2, 3, 4), None, torch.randn(3, 2, 2, 4), "select", torch.randn(2, 2, 1, 4)]
+    for step in steps:
+        if step is None:
+            for layer in (grown, reference):
+                layer.batch_repeat_interleave(3)
+        elif isinstance(step, str):
+            for layer in (grown, reference):
+                layer.batch_select_indices(torch.tensor([0, 2]))
+        else:
+            got, want = grown.update(step, step + 1), reference.update(step, step + 1)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    assert grown.get_seq_length() == reference.get_seq_length() == 6
+    with pytest.raises(RuntimeError, match="cannot hold"):
+        grown.update(torch.randn(2, 2, 4, 4), torch.randn(2, 2, 4, 4))
 
 
 @pytest.mark.parametrize(("name", "value"), [("device", "tpu"), ("dtype", "float8")])
@@ -199,3 +222,16 @@ def test_jsonl_reader_skips_a_line_truncated_by_a_crash(tmp_path):
 def test_atomic_write_leaves_no_temporary_files(tmp_path):
     atomic_write_text(tmp_path / "out.csv", "a,b\n1,2\n")
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_sampling_draws_from_each_rows_distribution_with_its_own_stream():
+    from helpers.generation import _sample
+
+    probs = torch.tensor([[0.0, 0.2, 0.8], [1.0, 0.0, 0.0], [0.5, 0.0, 0.5]])
+    streams = [torch.Generator().manual_seed(s) for s in range(3)]
+    draws = torch.stack([_sample(probs, streams) for _ in range(4000)])
+    assert (draws[:, 1] == 0).all() and (draws[:, 0] != 0).all() and (draws[:, 2] != 1).all()
+    assert abs((draws[:, 0] == 2).float().mean().item() - 0.8) < 0.03
+    assert abs((draws[:, 2] == 0).float().mean().item() - 0.5) < 0.03
+    again = [torch.Generator().manual_seed(s) for s in range(3)]
+    assert torch.equal(_sample(probs, again), draws[0])

@@ -1,12 +1,13 @@
 """A benchmark command (not a timed test): the project's generation against a plain ``model.generate`` loop.
 
 ``python -m helpers benchmark`` answers a sample of the demo's evaluation prompts (its tasks, prompt variants and
-answer cap, read from ``configs/demo.yaml``; greedy) three ways in one run: with :mod:`helpers.generation`, with a
-plain batched ``model.generate`` loop at the same batch size and precision (bfloat16, SmolLM2's own, by default),
-and one prompt at a time in float32 — the reference, since float32 answers do not depend on the batch
-(docs/design.md, "Known pitfalls"). It prints prompts/s, answer tokens/s and how many answers equal the reference,
-and ends with one line ``speedup <x>x over plain generate; equal to float32 batch-1: project <a>/<m>, plain <b>/<m>``.
-Timings on a shared machine are noisy: run it on a quiet one.
+answer cap, read from ``configs/demo.yaml``; greedy) three ways in one run: with :mod:`helpers.generation` as the
+evaluation runs it (:func:`helpers.models.load_model`'s precision: float32 on a CPU), with a plain batched
+``model.generate`` loop at the same batch size in the model's own precision (bfloat16 for SmolLM2, as
+lm-evaluation-harness runs it), and one prompt at a time in float32 — the reference, since float32 answers do not
+depend on the batch (docs/design.md, "Known pitfalls"). It prints prompts/s, answer tokens/s and how many answers
+equal the reference, and ends with one line ``speedup <x>x over plain generate; equal to float32 batch-1: project
+<a>/<m>, plain <b>/<m>``. Timings on a shared machine are noisy: run it on a quiet one.
 """
 
 from __future__ import annotations
@@ -104,59 +105,76 @@ def benchmark_generation(
     max_new_tokens: int | None = None,
     batch_size: int | None = None,
     dtype: str = "bfloat16",
+    project_dtype: str = "auto",
+    reference_prompts: int = 64,
     config: Path = DEMO_CONFIG,
+    model: str = EMBEDDED_MODEL,
 ) -> dict[str, dict[str, float]]:
     """Time the project's generation and the plain loop on the demo workload; compare both with the reference.
 
-    Answer cap and batch size default to the demo config's. Tokens are counted by re-tokenizing each answer, the
-    same way for every method. Prints a table and the closing ``speedup`` line; returns the table's rows.
+    ``dtype`` is the plain loop's precision (the model's own by default), ``project_dtype`` the project's
+    (``auto``: what the evaluation loads, :func:`helpers.models.choose_device`). Answer cap and batch size default
+    to the demo config's. The float32 batch-1 reference (slow: one prompt at a time) answers ``reference_prompts``
+    of the prompts, spread evenly over them, and both loops are compared with it there. Tokens are counted by
+    re-tokenizing each answer, the same way for every method. Prints a table and the closing ``speedup`` line;
+    returns the table's rows. ``model`` is the embedded model unless a test passes a tiny one.
     """
+    from helpers.models import choose_device
+
     workload = demo_workload(n_prompts, config)
     cap = max_new_tokens or workload.max_new_tokens
     batch = batch_size or workload.batch_size
     check_positive_int("max_new_tokens", cap)
     check_positive_int("batch_size", batch)
-    model, tokenizer = load_model(EMBEDDED_MODEL, device="cpu", dtype=dtype)
+    check_positive_int("reference_prompts", reference_prompts)
+    project_name = str(choose_device("cpu", project_dtype).dtype).removeprefix("torch.")
+    plain_name = str(choose_device("cpu", dtype).dtype).removeprefix("torch.")
     print(
         f"{workload.n_prompts} prompts ({', '.join(f'{t} {len(p)}' for t, p in workload.prompts.items())}), "
-        f"greedy, at most {cap} new tokens, batch {batch}, {dtype}, {torch.get_num_threads()} threads"
+        f"greedy, at most {cap} new tokens, batch {batch}, {torch.get_num_threads()} threads"
     )
-    settings = GenerationSettings(temperature=0.0, max_new_tokens=cap, batch_size=batch)
+    plain_model, tokenizer = load_model(model, device="cpu", dtype=dtype)
     plain_generate(
-        model, tokenizer, workload.prompts[next(iter(workload.prompts))][:batch], 2, batch
+        plain_model, tokenizer, workload.prompts[next(iter(workload.prompts))][:batch], 2, batch
     )  # warm-up
-    plain, plain_s = _timed(lambda p: plain_generate(model, tokenizer, p, cap, batch), workload)
+    plain, plain_s = _timed(lambda p: plain_generate(plain_model, tokenizer, p, cap, batch), workload)
+    project_model, _ = load_model(model, device="cpu", dtype=project_dtype)
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=cap, batch_size=batch)
     project, project_s = _timed(
-        lambda p: generate_responses(model, tokenizer, p, settings, desc="project"), workload
+        lambda p: generate_responses(project_model, tokenizer, p, settings, desc="project"), workload
     )
-    reference_model, _ = load_model(EMBEDDED_MODEL, device="cpu", dtype="float32")
-    reference, reference_s = _timed(lambda p: plain_generate(reference_model, tokenizer, p, cap, 1), workload)
+    flat_prompts = [p for prompts in workload.prompts.values() for p in prompts]
+    m = min(reference_prompts, len(flat_prompts))
+    checked = [int(i * len(flat_prompts) / m) for i in range(m)]
+    reference_model, _ = load_model(model, device="cpu", dtype="float32")
+    started = time.perf_counter()
+    expected = plain_generate(reference_model, tokenizer, [flat_prompts[i] for i in checked], cap, 1)
+    reference_s = time.perf_counter() - started
 
     def flat(answers: dict[str, list[str]]) -> list[str]:
         return [a for task in workload.prompts for a in answers[task]]
 
-    expected = flat(reference)
+    plain_label, project_label = f"plain generate, {plain_name} b{batch}", f"project, {project_name} b{batch}"
     rows = {}
     print(f"{'method':<28}{'seconds':>9}{'prompts/s':>11}{'tokens/s':>10}{'= float32 batch-1':>19}")
-    for name, answers, seconds in [
-        ("float32 batch 1 (reference)", reference, reference_s),
-        (f"plain generate, {dtype} b{batch}", plain, plain_s),
-        (f"project, {dtype} b{batch}", project, project_s),
+    for name, texts, seconds in [
+        ("float32 batch 1 (reference)", expected, reference_s),
+        (plain_label, flat(plain), plain_s),
+        (project_label, flat(project), project_s),
     ]:
-        texts = flat(answers)
         tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
-        equal = sum(a == b for a, b in zip(texts, expected, strict=True))
+        compared = texts if len(texts) == m else [texts[i] for i in checked]
+        equal = sum(a == b for a, b in zip(compared, expected, strict=True))
         rows[name] = {
             "seconds": seconds, "prompts_per_s": len(texts) / seconds, "tokens_per_s": tokens / seconds,
             "equal_to_reference": equal,
         }  # fmt: skip
         print(
-            f"{name:<28}{seconds:>9.1f}{len(texts) / seconds:>11.2f}{tokens / seconds:>10.1f}{equal:>14}/{len(texts)}"
+            f"{name:<28}{seconds:>9.1f}{len(texts) / seconds:>11.2f}{tokens / seconds:>10.1f}{equal:>14}/{m}"
         )
-    m = workload.n_prompts
     print(
         f"speedup {plain_s / project_s:.2f}x over plain generate; equal to float32 batch-1: "
-        f"project {rows[f'project, {dtype} b{batch}']['equal_to_reference']}/{m}, "
-        f"plain {rows[f'plain generate, {dtype} b{batch}']['equal_to_reference']}/{m}"
+        f"project {rows[project_label]['equal_to_reference']}/{m}, "
+        f"plain {rows[plain_label]['equal_to_reference']}/{m}"
     )
     return rows
