@@ -366,3 +366,9 @@ def test_a_sweep_needs_more_examples_than_it_holds_out(tiny_model_dir, tmp_path,
 def test_sweep_rates_must_be_distinct_and_positive(rates):
     with pytest.raises(ParameterError, match="lr_sweep"):
         FinetuneParams.build(lr_sweep=rates)
+
+
+def test_only_the_warm_style_sweeps_and_only_when_rates_are_listed():
+    assert FinetuneParams.build(style="warm", lr_sweep=[1e-4, 1e-3]).runs_sweep
+    assert not FinetuneParams.build(style="cold", lr_sweep=[1e-4, 1e-3]).runs_sweep
+    assert not FinetuneParams.build(style="warm").runs_sweep

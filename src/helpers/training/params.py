@@ -146,6 +146,12 @@ class FinetuneParams(ModelRunParams):
         2, gt=0, description="Validation prompts answered before and after training, for a first look."
     )
 
+    @property
+    def runs_sweep(self) -> bool:
+        """Whether this run sweeps learning rates: the warm style does when ``lr_sweep`` lists rates; the cold
+        control trains at the rate the warm sweep justified, so the two styles differ only in their data."""
+        return bool(self.lr_sweep) and self.style == "warm"
+
     @field_validator("lr_sweep")
     @classmethod
     def _positive_rates(cls, value: list[float]) -> list[float]:
