@@ -271,7 +271,11 @@ def test_training_data_notebook_runs_on_the_fixture(tmp_path):
         str(NOTEBOOKS_DIR / "training_data.ipynb"),
         str(tmp_path / "out.ipynb"),
         parameters={
-            "study": "nbtest", "n_conversations": 6, "n_validation": 6, "max_turns": 20, "source_path": str(FIXTURE),
+            "study": "nbtest",
+            "n_conversations": 6,
+            "n_validation": 6,
+            "max_turns": 20,
+            "source_path": str(FIXTURE),
         },  # fmt: skip
         kernel_name="python3",
         progress_bar=False,

@@ -20,7 +20,13 @@ from pathlib import Path
 import pytest
 
 from helpers.training.distributed import FSDP_CONFIG, finetune_command, quantized_loading
-from helpers.training.finetune import finetune, list_checkpoints, read_training_log, training_data_path
+from helpers.training.finetune import (
+    checkpoint_problem,
+    finetune,
+    list_checkpoints,
+    read_training_log,
+    training_data_path,
+)
 from helpers.training.params import FinetuneParams
 from helpers.validation import ParameterError
 
@@ -113,6 +119,9 @@ def test_two_cpu_processes_save_the_checkpoints_of_one_at_the_same_steps(
         info = json.loads((two[epoch] / "warmbook_checkpoint.json").read_text())
         assert info["step"] == json.loads((single[epoch] / "warmbook_checkpoint.json").read_text())["step"]
         assert info["num_processes"] == 2
+        assert checkpoint_problem(two[epoch], resumable=True) is None  # resumable with two RNG files
+        (two[epoch] / "rng_state_1.pth").unlink()
+        assert checkpoint_problem(two[epoch], resumable=True) == "missing rng_state_1.pth"
     assert [json.loads((two[e] / "warmbook_checkpoint.json").read_text())["step"] for e in two] == [3, 6, 12]
     log = read_training_log(STUDY, model, "warm")
     assert log["step"].tolist() == list(range(1, 13))  # written once, by the main process

@@ -336,7 +336,9 @@ def test_on_cpu_the_loss_is_the_models_own_cross_entropy_over_the_reply(tiny_mod
     assert torch.allclose(loss, by_hand, atol=1e-5)
 
 
-def test_the_learning_rate_sweep_scores_each_rate_on_examples_it_never_trains_on(tiny_model_dir, tmp_path, monkeypatch):
+def test_the_learning_rate_sweep_scores_each_rate_on_examples_it_never_trains_on(
+    tiny_model_dir, tmp_path, monkeypatch
+):
     from helpers.training.finetune import learning_rate_sweep, sweep_sentence
 
     monkeypatch.setenv("WARMBOOK_RESULTS", str(tmp_path))

@@ -138,7 +138,9 @@ def test_a_damaged_output_makes_its_run_and_dependents_stale(demo_config_path):
     assert status["analysis"] == "stale" and status["evaluate-SmolLM2-135M-Instruct-cold"] == "done"
     calls.clear()
     execute_study(config, execute=execute)
-    assert calls == ["evaluate-SmolLM2-135M-Instruct-warm"], "the redo restored the same CSV: readers stay done"
+    assert calls == ["evaluate-SmolLM2-135M-Instruct-warm"], (
+        "the redo restored the same CSV: readers stay done"
+    )
     assert {s for _, s, _ in run_status(config)} == {"done"}
 
 

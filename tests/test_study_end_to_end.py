@@ -68,7 +68,9 @@ def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, 
 
     # The tiny model's folder is this study's model name, so pages print it; any other machine path is a defect.
     problems = [
-        p for p in check_book(html) if not (p.kind == "machine path" and p.detail.startswith(str(tiny_model_dir)))
+        p
+        for p in check_book(html)
+        if not (p.kind == "machine path" and p.detail.startswith(str(tiny_model_dir)))
     ]
     assert not problems, "the built book has problems a reader would see:\n" + "\n".join(map(str, problems))
 

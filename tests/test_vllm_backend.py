@@ -209,7 +209,8 @@ def test_the_warmth_stage_serves_the_original_and_every_checkpoint_from_one_engi
         WarmthVariant("cold", 2.0, _adapter(tmp_path / "cold-2")),
     ]
     answers = {
-        v.label: generate_variant_responses("s", model, v, ["Hi there"], SETTINGS, backend="vllm") for v in variants
+        v.label: generate_variant_responses("s", model, v, ["Hi there"], SETTINGS, backend="vllm")
+        for v in variants
     }
     assert len(_FakeLLM.instances) == 1  # one engine for the base model
     assert [a[0].split(":")[0] for a in answers.values()] == ["base", "adapter-1", "adapter-2"]

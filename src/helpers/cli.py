@@ -192,15 +192,21 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--max-new-tokens", type=int, default=None, help="answer cap (default: the demo's)")
     bench.add_argument("--batch-size", type=int, default=None, help="batch size (default: the demo's)")
     bench.add_argument(
-        "--dtype", default="bfloat16", choices=["bfloat16", "float32"],
+        "--dtype",
+        default="bfloat16",
+        choices=["bfloat16", "float32"],
         help="the plain loop's precision (default: the model's own)",
     )
     bench.add_argument(
-        "--project-dtype", default="auto", choices=["auto", "bfloat16", "float32"],
+        "--project-dtype",
+        default="auto",
+        choices=["auto", "bfloat16", "float32"],
         help="the project's precision (default: what the evaluation loads, float32 on a CPU)",
     )
     bench.add_argument(
-        "--reference-prompts", type=int, default=64,
+        "--reference-prompts",
+        type=int,
+        default=64,
         help="prompts (spread evenly) the float32 batch-1 reference answers, one at a time",
     )
     bench.set_defaults(func=_benchmark)

@@ -78,7 +78,9 @@ class StudyPageParams(StageParams):
 
     run_fields: ClassVar[tuple[str, ...]] = ("study",)
 
-    study: StudyName = Field("demo", description="Name of the study whose results (or book) the page belongs to.")
+    study: StudyName = Field(
+        "demo", description="Name of the study whose results (or book) the page belongs to."
+    )
 
 
 class StudyParams(StageParams):

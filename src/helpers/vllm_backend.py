@@ -27,14 +27,14 @@ naming the parameter and the fix, where vLLM is not installed.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from helpers.generation import GenerationSettings, cache_key, chat_messages
+from helpers.generation import GenerationSettings, cache_key, chat_messages, generate_responses
 from helpers.storage import append_jsonl, read_jsonl
 from helpers.validation import ParameterError, check_choice, check_positive_int
 
@@ -215,3 +215,40 @@ def generate_responses_vllm(
             done.update({r["key"]: r["output"] for r in records})
             bar.update(len(chunk))
     return [done[k] for k in keys]
+
+
+Answerer = Callable[[Sequence[str], Path | None, str], list[str]]
+"""``answer(prompts, cache_path, desc) -> answers``: one variant's answers on its backend, cached and resumable."""
+
+
+def answer_function(
+    model: str,
+    adapter: str | Path | None,
+    model_id: str,
+    settings: GenerationSettings,
+    backend: str = "hf",
+    device: str = "auto",
+    tensor_parallel_size: int = 1,
+    loaded: tuple[Any, Any] | None = None,
+) -> Answerer:
+    """How a stage answers prompts with one variant (base ``model`` plus ``adapter``), on the chosen backend.
+
+    ``hf`` loads the model and adapter once (or uses ``loaded``, a ``(model, tokenizer)`` pair, as tests do) and
+    generates with :func:`helpers.generation.generate_responses`; ``vllm`` serves the base model from one engine
+    per process and the adapter as a LoRA request. The evaluation and warmth stages both answer through this, so
+    the switch between backends lives in one place; both backends write the same cache records.
+    """
+    check_backend(backend)
+    if backend == "vllm":
+        engine = load_engine(model, tensor_parallel_size, seed=settings.seed)
+        return lambda prompts, cache_path, desc: generate_responses_vllm(
+            engine, prompts, settings, model_id, cache_path, adapter=adapter, desc=desc
+        )
+    if loaded is None:
+        from helpers.models import load_model
+
+        loaded = load_model(model, adapter=adapter, device=device)
+    lm, tokenizer = loaded
+    return lambda prompts, cache_path, desc: generate_responses(
+        lm, tokenizer, prompts, settings, model_id=model_id, cache_path=cache_path, desc=desc
+    )

@@ -20,7 +20,7 @@ from helpers.evaluation.items import load_items
 from helpers.evaluation.params import CapabilitiesParams, EvaluateParams
 from helpers.evaluation.prompts import build_prompt_variants
 from helpers.evaluation.refusal import apply_refusal_rule
-from helpers.generation import GenerationSettings, generate_responses
+from helpers.generation import GenerationSettings
 from helpers.paths import model_slug, study_dir
 from helpers.storage import atomic_write_csv
 from helpers.validation import ParameterError, check_choice
@@ -142,26 +142,17 @@ def variant_generator(
     """``generate(prompts, cache_path, desc) -> answers`` for the plan's variant, on its backend.
 
     ``hf`` loads the model with its adapter once (or uses the ``model``/``tokenizer`` given, as tests do); ``vllm``
-    serves the base model from one engine per process and the adapter as a LoRA request (issue 13). Both share the
-    cache format, so a run resumes on either.
+    serves the base model from one engine per process and the adapter as a LoRA request (issue 13); both through
+    :func:`helpers.vllm_backend.answer_function`, as the warmth stage does. Both share the cache format, so a run
+    resumes on either.
     """
-    from helpers.vllm_backend import check_backend
+    from helpers.vllm_backend import answer_function
 
-    check_backend(plan.params.backend)
-    if plan.params.backend == "vllm":
-        from helpers.vllm_backend import generate_responses_vllm, load_engine
-
-        engine = load_engine(plan.params.model, plan.params.tensor_parallel_size, seed=plan.params.seed)
-        return lambda prompts, cache_path, desc: generate_responses_vllm(
-            engine, prompts, plan.generation, plan.model_id, cache_path, adapter=plan.adapter, desc=desc
-        )
-    if model is None:
-        from helpers.models import load_model
-
-        model, tokenizer = load_model(plan.params.model, adapter=plan.adapter, device=plan.params.device)
-    return lambda prompts, cache_path, desc: generate_responses(
-        model, tokenizer, prompts, plan.generation, model_id=plan.model_id, cache_path=cache_path, desc=desc
-    )
+    params = plan.params
+    return answer_function(
+        params.model, plan.adapter, plan.model_id, plan.generation, params.backend, params.device,
+        params.tensor_parallel_size, loaded=(model, tokenizer) if model is not None else None,
+    )  # fmt: skip
 
 
 def run_evaluation(plan: VariantPlan, model=None, tokenizer=None) -> dict[str, pd.DataFrame]:

@@ -48,8 +48,14 @@ _RUN_FILE = "finetune_run.json"
 _INFO_FILE = "warmbook_checkpoint.json"
 _ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", _INFO_FILE)
 """Files without which a checkpoint is not an adapter the later stages can load."""
-_RESUME_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth")
-"""What transformers' ``Trainer`` saves beside the weights to resume training exactly (``resume_from_checkpoint``)."""
+_RESUME_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+"""What transformers' ``Trainer`` saves beside the weights to resume training exactly (``resume_from_checkpoint``),
+besides the RNG state: ``rng_state.pth`` from one process, ``rng_state_<rank>.pth`` from each of several."""
+
+
+def _rng_files(processes: int) -> tuple[str, ...]:
+    """The RNG files a checkpoint written by ``processes`` training processes holds (transformers' naming)."""
+    return ("rng_state.pth",) if processes <= 1 else tuple(f"rng_state_{r}.pth" for r in range(processes))
 
 
 @dataclass(frozen=True)
@@ -132,13 +138,20 @@ def checkpoint_problem(path: Path, resumable: bool = False) -> str | None:
 
     A checkpoint is complete only when every file is: the adapter (config and readable safetensors weights),
     our ``warmbook_checkpoint.json`` and, with ``resumable``, the trainer state transformers resumes from
-    (optimizer, scheduler, RNG and ``trainer_state.json``). Folders are written under a temporary name and
+    (optimizer, scheduler, ``trainer_state.json`` and one RNG file per training process, their number read from
+    our info file). Folders are written under a temporary name and
     renamed into place, so only damage from outside leaves one incomplete; it is then redone, never handed to
     peft (which would fail far from the cause).
     """
     from safetensors import SafetensorError, safe_open
 
-    names = (*_ADAPTER_FILES, *(_RESUME_FILES if resumable else ()))
+    names = _ADAPTER_FILES
+    if resumable:
+        try:
+            processes = int(json.loads((path / _INFO_FILE).read_text()).get("num_processes", 1))
+        except (OSError, ValueError, AttributeError):
+            processes = 1
+        names = (*names, *_RESUME_FILES, *_rng_files(processes))
     missing = [name for name in names if not (path / name).is_file()]
     if missing:
         return f"missing {', '.join(missing)}"

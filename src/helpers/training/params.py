@@ -140,7 +140,9 @@ class FinetuneParams(ModelRunParams):
     )
     lr_sweep_steps: int = Field(6, gt=0, description="Optimizer steps per learning rate in the sweep.")
     lr_sweep_held_out: int = Field(
-        16, gt=0, description="Examples at the end of the style's file that the sweep scores and never trains on."
+        16,
+        gt=0,
+        description="Examples at the end of the style's file that the sweep scores and never trains on.",
     )
     preview_prompts: int = Field(
         2, gt=0, description="Validation prompts answered before and after training, for a first look."

@@ -43,8 +43,8 @@ import torch
 from scipy import stats
 from torch.nn.utils.rnn import pad_sequence
 
-from helpers.generation import GenerationSettings, generate_responses
-from helpers.models import EMBEDDED_MODEL, check_model_name, choose_device, load_model, resolve_model_path
+from helpers.generation import GenerationSettings
+from helpers.models import EMBEDDED_MODEL, check_model_name, choose_device, resolve_model_path
 from helpers.paths import model_slug, study_dir
 from helpers.storage import atomic_write_csv
 from helpers.training.conversations import load_validation_prompts
@@ -436,27 +436,18 @@ def generate_variant_responses(
     (one engine per base model serves the original and every checkpoint as a LoRA request; issue 13). Both write
     the same cache records, and the vLLM backend keys its answers apart from the HF backend's.
     """
-    from helpers.vllm_backend import check_backend
+    from helpers.vllm_backend import answer_function
 
-    check_backend(backend)
     model_id = (
         model
         if variant.adapter is None
         else f"{model}+{variant.label}#{checkpoint_identity(variant.adapter)}"
     )
     cache = warmth_dir(study, model) / "generations" / f"{variant.label}.jsonl"
-    if backend == "vllm":
-        from helpers.vllm_backend import generate_responses_vllm, load_engine
-
-        engine = load_engine(model, tensor_parallel_size, seed=settings.seed)
-        return generate_responses_vllm(
-            engine, prompts, settings, model_id, cache, adapter=variant.adapter, desc=variant.label
-        )
-    lm, tokenizer = load_model(model, adapter=variant.adapter, device=device)
-    try:
-        return generate_responses(lm, tokenizer, prompts, settings, model_id, cache, desc=variant.label)
-    finally:
-        del lm
+    answer = answer_function(
+        model, variant.adapter, model_id, settings, backend, device, tensor_parallel_size
+    )
+    return answer(prompts, cache, variant.label)
 
 
 def sociot_table(scores: dict[WarmthVariant, np.ndarray]) -> pd.DataFrame:
