@@ -60,11 +60,12 @@ MODEL_PARAMETERS = {
 }
 """Parameter counts from the models' cards; other models are read from a ``<n>B`` in their name."""
 
-MEASURED_CPU = {EMBEDDED_MODEL: {"generate": 95.0, "train": 40 * 8 * 200 / 390}}
+MEASURED_CPU = {EMBEDDED_MODEL: {"generate": 130.0, "train": 40 * 8 * 200 / 390}}
 """Tokens per second of the embedded model on this project's 2-core CPU (docs/design.md, "Known pitfalls"):
-91-101 new tokens/s generating the demo's evaluation prompts (bfloat16, batch 16-64, temperature 0.8, 128-token
-cap; the four tasks' prompts, MedQA's the longest); 40 optimizer steps of batch 8 over exchanges of about 200
-tokens in 350-430 s (float32, the model's own loss)."""
+108-158 new tokens/s over whole evaluation runs of the demo (float32, batch 40, temperature 0.8, 128-token cap,
+320 prompts per variant, model loading and scoring included; the warm-prompt control's long system prompt and the
+cold model's short answers at the low end), measured 2026-12-01; 40 optimizer steps of batch 8 over exchanges of
+about 200 tokens in 350-430 s (float32, the model's own loss)."""
 
 API_PRICES = {"gpt-4o-2024-08-06": (2.50, 10.00), "gpt-4o": (2.50, 10.00)}
 """USD per million input and output tokens, OpenAI's list prices for GPT-4o (2024-08-06 snapshot), the paper's
