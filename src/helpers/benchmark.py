@@ -147,9 +147,11 @@ def benchmark_generation(
     m = min(reference_prompts, len(flat_prompts))
     checked = [int(i * len(flat_prompts) / m) for i in range(m)]
     reference_model, _ = load_model(model, device="cpu", dtype="float32")
-    started = time.perf_counter()
-    expected = plain_generate(reference_model, tokenizer, [flat_prompts[i] for i in checked], cap, 1)
-    reference_s = time.perf_counter() - started
+    reference, reference_s = _timed(
+        lambda p: plain_generate(reference_model, tokenizer, p, cap, 1),
+        Workload({"checked": [flat_prompts[i] for i in checked]}, cap, 1),
+    )
+    expected = reference["checked"]
 
     def flat(answers: dict[str, list[str]]) -> list[str]:
         return [a for task in workload.prompts for a in answers[task]]
@@ -157,14 +159,13 @@ def benchmark_generation(
     plain_label, project_label = f"plain generate, {plain_name} b{batch}", f"project, {project_name} b{batch}"
     rows = {}
     print(f"{'method':<28}{'seconds':>9}{'prompts/s':>11}{'tokens/s':>10}{'= float32 batch-1':>19}")
-    for name, texts, seconds in [
-        ("float32 batch 1 (reference)", expected, reference_s),
-        (plain_label, flat(plain), plain_s),
-        (project_label, flat(project), project_s),
+    for name, texts, at_checked, seconds in [
+        ("float32 batch 1 (reference)", expected, expected, reference_s),
+        (plain_label, flat(plain), [flat(plain)[i] for i in checked], plain_s),
+        (project_label, flat(project), [flat(project)[i] for i in checked], project_s),
     ]:
         tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
-        compared = texts if len(texts) == m else [texts[i] for i in checked]
-        equal = sum(a == b for a, b in zip(compared, expected, strict=True))
+        equal = sum(a == b for a, b in zip(at_checked, expected, strict=True))
         rows[name] = {
             "seconds": seconds, "prompts_per_s": len(texts) / seconds, "tokens_per_s": tokens / seconds,
             "equal_to_reference": equal,
