@@ -42,12 +42,22 @@ class Worker:
         self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
 
-    def run(self, cache: Path, out: Path, kill_after: float | None = None) -> tuple[int, float]:
-        """Generate into ``cache`` in a new child, SIGKILLed after ``kill_after`` seconds; (exit code, seconds)."""
+    def run(self, cache: Path, out: Path, kill_at: tuple[int, float] | None = None) -> tuple[int, float]:
+        """Generate into ``cache`` in a new child; (exit code, seconds).
+
+        With ``kill_at=(rows, delay)`` the child is SIGKILLed ``delay`` seconds after the cache has grown by
+        ``rows`` lines. Waiting for the cache to grow, rather than for a fixed time measured on another run, puts
+        the kill inside generation on any machine: a time drawn from the uninterrupted run's length landed after
+        the end when a slower first run (cold caches on a busy CI machine) set the scale.
+        """
+        lines_before = _lines(cache)
         self._send(f"run {cache} {out}")
         pid, started = int(self._read()), time.perf_counter()
-        if kill_after is not None:
-            time.sleep(kill_after)
+        if kill_at is not None:
+            rows, delay = kill_at
+            while _lines(cache) < lines_before + rows and time.perf_counter() - started < 60:
+                time.sleep(0.002)
+            time.sleep(delay)
             os.kill(pid, signal.SIGKILL)
         self._send("wait")
         return int(self._read()), time.perf_counter() - started
@@ -55,6 +65,11 @@ class Worker:
     def close(self) -> None:
         self.process.stdin.close()
         self.process.wait(timeout=60)
+
+
+def _lines(path: Path) -> int:
+    """Whole lines in ``path`` so far (0 if it does not exist yet)."""
+    return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
 def _tear_last_line(cache: Path, rng: random.Random) -> bool:
@@ -77,8 +92,11 @@ def test_generation_killed_ten_times_at_random_completes_as_if_never_interrupted
     rng = random.Random(11)
     cached, killed_midway, torn = [], 0, 0
     for round_ in range(KILLS):
+        # Kill after a random number of new rows (short of the last batch) plus a random part of one batch's time.
         remaining = 24 - (cached[-1] if cached else 0)
-        status, _ = worker.run(cache, out, kill_after=rng.uniform(0, seconds * remaining / 24))
+        rows = rng.randrange(max(remaining - 2, 1))
+        out.unlink(missing_ok=True)  # a run that finished before its kill leaves it; the next run must not count
+        status, _ = worker.run(cache, out, kill_at=(rows, rng.uniform(0, seconds / 12)))
         killed_midway += status == -signal.SIGKILL and not out.exists()
         if round_ % 2 and _tear_last_line(cache, rng):
             torn += 1
@@ -129,14 +147,16 @@ def test_the_runner_killed_ten_times_at_random_completes_as_if_never_interrupted
             process.send_signal(signal.SIGKILL)
         return process.wait(timeout=120)
 
+    started = time.perf_counter()
     assert run(tmp_path / "uninterrupted") == 0
+    seconds = time.perf_counter() - started  # ~3.5 s here, imports included; kills are drawn on this scale
     expected = _snapshot_study(tmp_path / "uninterrupted" / "demo")
     rng = random.Random(11)
     landed, attempts, studies = 0, 0, 0
     while landed < KILLS and attempts < 4 * KILLS:
-        # Kill a fresh study at random moments until one run gets through; a whole run takes ~3.5 s here.
+        # Kill a fresh study at random moments (past the imports) until one run gets through.
         killed = tmp_path / f"killed-{studies}"
-        while (code := run(killed, kill_after=rng.uniform(0.8, 3.2))) == -signal.SIGKILL:
+        while (code := run(killed, kill_after=rng.uniform(0.2, 0.9) * seconds)) == -signal.SIGKILL:
             landed, attempts = landed + 1, attempts + 1
         attempts += 1
         assert code == 0 and run(killed) == 0
