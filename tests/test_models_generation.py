@@ -8,8 +8,10 @@ import torch
 import helpers.generation
 from helpers.generation import (
     GenerationSettings,
+    cache_key,
     chat_messages,
     generate_responses,
+    model_precision,
     plan_batches,
     prompt_token_ids,
 )
@@ -119,6 +121,29 @@ def test_generation_resumes_from_its_cache(tiny_model_dir, tmp_path):
         model, tokenizer, PROMPTS[:1], settings, model_id="tiny+adapter", cache_path=cache
     )
     assert len(other_variant) == 1 and len(list(read_jsonl(cache))) == len(PROMPTS) + 1
+
+
+def test_a_cache_filled_in_one_precision_never_answers_for_another(tiny_model_dir, tmp_path, monkeypatch):
+    """bfloat16 and float32 answers of the same weights differ, so each precision has its own cache rows; both
+    sample from the same random streams (the seed key leaves the precision out)."""
+    cache = tmp_path / "generations.jsonl"
+    settings = GenerationSettings(0.8, 6, batch_size=2, seed=3)
+    answers = {}
+    for dtype in ["float32", "bfloat16", "float32"]:
+        model, tokenizer = load_model(str(tiny_model_dir), device="cpu", dtype=dtype)
+        assert model_precision(model) == f"{dtype}@cpu"
+        answers.setdefault(dtype, []).append(
+            generate_responses(model, tokenizer, PROMPTS, settings, model_id="tiny", cache_path=cache)
+        )
+    assert len(list(read_jsonl(cache))) == 2 * len(PROMPTS)  # the second float32 run regenerated nothing
+    assert answers["float32"][0] == answers["float32"][1]
+    assert cache_key("tiny", PROMPTS[0], settings, "float32@cpu") != cache_key(
+        "tiny", PROMPTS[0], settings, "bfloat16@cpu"
+    )
+    seeds, real = [], helpers.generation._row_generator
+    monkeypatch.setattr(helpers.generation, "_row_generator", lambda key: seeds.append(key) or real(key))
+    generate_responses(model, tokenizer, PROMPTS[:2], settings, model_id="tiny")
+    assert sorted(seeds) == sorted(cache_key("tiny", p, settings) for p in PROMPTS[:2])
 
 
 def _lively_model_with_an_early_stop_token(tiny_model_dir):

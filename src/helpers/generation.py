@@ -15,10 +15,11 @@ on work whose result is thrown away (docs/design.md, "Known pitfalls"):
 - the KV cache is allocated once at its final length (prompt plus answer cap) and written in place, where
   ``DynamicCache`` concatenates every layer's keys and values at every step (a fifth of a decode step at batch 64).
 
-Batches are planned over all of a call's prompts before any is generated, sorted by (length, cache key), so the
+Batches are planned over all of a call's prompts before any is generated, sorted by (length, seed key), so the
 composition of every batch, and with it the arithmetic of every row, does not depend on what a cache already
 holds: a resumed run gives exactly the answers of an uninterrupted one in any precision. Each row samples from a
-random stream seeded by its own cache key. Every finished batch is appended to a JSONL cache, so an interrupted
+random stream seeded by its own seed key (the cache key without the model's precision, so a bfloat16 and a float32
+run sample from the same streams). Every finished batch is appended to a JSONL cache, so an interrupted
 run resumes where it stopped and a rerun regenerates nothing.
 """
 
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
-from transformers.cache_utils import DynamicLayer
+from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from helpers.storage import append_jsonl, read_jsonl
 from helpers.validation import check_non_negative_float, check_positive_int
@@ -60,10 +61,23 @@ def chat_messages(prompt: str, system_prompt: str | None = None) -> list[dict[st
     return messages + [{"role": "user", "content": prompt}]
 
 
-def cache_key(model_id: str, prompt: str, settings: GenerationSettings) -> str:
-    """Identify one generation by everything that changes its output."""
-    payload = json.dumps({"model": model_id, "prompt": prompt, **asdict(settings)}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+def cache_key(model_id: str, prompt: str, settings: GenerationSettings, precision: str = "") -> str:
+    """Identify one generation by everything that changes its output.
+
+    ``precision`` (:func:`model_precision`: dtype and device type) is part of it because the same weights give
+    other answers in bfloat16 than in float32, and other answers on a GPU than on a CPU: a cache filled in one
+    precision must not answer for another. Without it (``""``) the key is the answer's *seed key*: what its random
+    stream is drawn from, so the same prompt samples from the same stream in every precision.
+    """
+    fields = {"model": model_id, "prompt": prompt, **asdict(settings)} | (
+        {"precision": precision} if precision else {}
+    )
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def model_precision(model) -> str:
+    """The arithmetic a loaded model answers in, for the cache key: its dtype and device type, "float32@cpu"."""
+    return f"{str(model.dtype).removeprefix('torch.')}@{model.device.type}"
 
 
 def prompt_token_ids(tokenizer, prompts: Sequence[str], system_prompt: str | None = None) -> list[list[int]]:
@@ -88,7 +102,7 @@ def plan_batches(keys: Sequence[str], lengths: Sequence[int], batch_size: int) -
 
 
 def _row_generator(key: str) -> torch.Generator:
-    """The random stream of one answer, seeded by its cache key (which holds the settings' seed)."""
+    """The random stream of one answer, seeded by its seed key (which holds the settings' seed)."""
     return torch.Generator().manual_seed(int(key[:15], 16))
 
 
@@ -170,8 +184,6 @@ class _PreallocatedLayer(DynamicLayer):
 
 def _preallocated_cache(model, capacity: int):
     """A ``DynamicCache`` of :class:`_PreallocatedLayer`, one per decoder layer, each ``capacity`` positions long."""
-    from transformers import DynamicCache
-
     cache = DynamicCache(config=model.config)
     cache.layers = [_PreallocatedLayer(capacity) for _ in cache.layers]
     return cache
@@ -249,12 +261,16 @@ def generate_responses(
     is generated whole, so its rows meet the same arithmetic as in an uninterrupted run, and only the missing
     answers are appended.
     """
-    keys = [cache_key(model_id, p, settings) for p in prompts]
+    precision = model_precision(model)
+    keys = [cache_key(model_id, p, settings, precision) for p in prompts]
     done = {r["key"]: r["output"] for r in read_jsonl(cache_path)} if cache_path else {}
     unique = dict(zip(keys, prompts, strict=True))
+    seed_keys = {k: cache_key(model_id, p, settings) for k, p in unique.items()}
     unique_keys, unique_prompts = list(unique), list(unique.values())
     token_ids = prompt_token_ids(tokenizer, unique_prompts, settings.system_prompt)
-    batches = plan_batches(unique_keys, [len(t) for t in token_ids], settings.batch_size)
+    batches = plan_batches(
+        [seed_keys[k] for k in unique_keys], [len(t) for t in token_ids], settings.batch_size
+    )
     todo = [batch for batch in batches if any(unique_keys[i] not in done for i in batch)]
     stop_ids = _stop_token_ids(model, tokenizer)
     missing = sum(key not in done for key in unique_keys)
@@ -265,8 +281,9 @@ def generate_responses(
         for batch in todo:
             batch_keys = [unique_keys[i] for i in batch]
             new_tokens = decode_batch(
-                model, [token_ids[i] for i in batch], settings, batch_keys, stop_ids, tokenizer.pad_token_id
-            )
+                model, [token_ids[i] for i in batch], settings, [seed_keys[k] for k in batch_keys], stop_ids,
+                tokenizer.pad_token_id,
+            )  # fmt: skip
             texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
             records = [
                 {"key": key, "prompt": unique[key], "output": text.strip()}
