@@ -374,3 +374,32 @@ def test_only_the_warm_style_sweeps_and_only_when_rates_are_listed():
     assert FinetuneParams.build(style="warm", lr_sweep=[1e-4, 1e-3]).runs_sweep
     assert not FinetuneParams.build(style="cold", lr_sweep=[1e-4, 1e-3]).runs_sweep
     assert not FinetuneParams.build(style="warm").runs_sweep
+
+
+def test_a_checkpoint_is_resumable_when_every_file_it_was_saved_with_is_there(trained_once):
+    """The info file lists what the Trainer saved, so any layout is checked: here FSDP's, where the optimizer
+    state is ``optimizer.bin`` and the model state ``pytorch_model_fsdp.bin`` (what accelerate writes)."""
+    from helpers.training.finetune import checkpoint_problem
+
+    _copy_run(trained_once, Path(os.environ["WARMBOOK_RESULTS"]))
+    path = checkpoint_dir(STUDY, trained_once[1], "warm", 1)
+    info_file = path / "warmbook_checkpoint.json"
+    info = json.loads(info_file.read_text())
+    assert {"optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"} <= set(info["files"])
+
+    (path / "optimizer.pt").rename(path / "optimizer.bin")
+    (path / "pytorch_model_fsdp.bin").write_bytes(b"model state")
+    fsdp_files = [f for f in info["files"] if f != "optimizer.pt"] + [
+        "optimizer.bin",
+        "pytorch_model_fsdp.bin",
+    ]
+    info_file.write_text(json.dumps({**info, "files": fsdp_files}))
+    assert checkpoint_problem(path, resumable=True) is None
+    (path / "pytorch_model_fsdp.bin").unlink()
+    assert checkpoint_problem(path, resumable=True) == "missing pytorch_model_fsdp.bin"
+
+    info_file.write_text(json.dumps({k: v for k, v in info.items() if k != "files"}))  # saved before the list
+    assert checkpoint_problem(path, resumable=True) == "missing optimizer.pt"
+    info_file.write_text(json.dumps({**info, "files": [f for f in info["files"] if f != "optimizer.pt"]}))
+    assert checkpoint_problem(path, resumable=True) == "saved without optimizer state"
+    assert checkpoint_problem(path) is None  # still an adapter the later stages can load

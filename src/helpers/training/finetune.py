@@ -49,8 +49,11 @@ _INFO_FILE = "warmbook_checkpoint.json"
 _ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", _INFO_FILE)
 """Files without which a checkpoint is not an adapter the later stages can load."""
 _RESUME_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
-"""What transformers' ``Trainer`` saves beside the weights to resume training exactly (``resume_from_checkpoint``),
-besides the RNG state: ``rng_state.pth`` from one process, ``rng_state_<rank>.pth`` from each of several."""
+"""What transformers' ``Trainer`` saves beside the weights to resume training exactly (``resume_from_checkpoint``)
+from a single process or DDP, besides the RNG state: ``rng_state.pth`` from one process, ``rng_state_<rank>.pth``
+from each of several. Checkpoints list the files they were saved with (``files`` in our info file), which covers
+the other layouts (FSDP saves ``optimizer.bin`` and ``pytorch_model_fsdp.bin``); these names are the rule for
+checkpoints saved before that list was kept."""
 
 
 def _rng_files(processes: int) -> tuple[str, ...]:
@@ -137,9 +140,9 @@ def checkpoint_problem(path: Path, resumable: bool = False) -> str | None:
     """Why a checkpoint folder cannot be used (a missing or unreadable file), or None if it is complete.
 
     A checkpoint is complete only when every file is: the adapter (config and readable safetensors weights),
-    our ``warmbook_checkpoint.json`` and, with ``resumable``, the trainer state transformers resumes from
-    (optimizer, scheduler, ``trainer_state.json`` and one RNG file per training process, their number read from
-    our info file). Folders are written under a temporary name and
+    our ``warmbook_checkpoint.json`` and, with ``resumable``, the trainer state transformers resumes from: every
+    file the checkpoint was saved with, as our info file lists them, whatever the training layout (one process,
+    DDP or FSDP) and however many processes wrote it. Folders are written under a temporary name and
     renamed into place, so only damage from outside leaves one incomplete; it is then redone, never handed to
     peft (which would fail far from the cause).
     """
@@ -147,11 +150,13 @@ def checkpoint_problem(path: Path, resumable: bool = False) -> str | None:
 
     names = _ADAPTER_FILES
     if resumable:
-        try:
-            processes = int(json.loads((path / _INFO_FILE).read_text()).get("num_processes", 1))
-        except (OSError, ValueError, AttributeError):
-            processes = 1
-        names = (*names, *_RESUME_FILES, *_rng_files(processes))
+        info = _checkpoint_info(path)
+        saved = info.get("files")
+        if saved is None:
+            saved = (*_RESUME_FILES, *_rng_files(int(info.get("num_processes", 1))))
+        elif not any(name.startswith("optimizer") for name in saved):
+            return "saved without optimizer state"
+        names = tuple(dict.fromkeys((*names, *saved)))
     missing = [name for name in names if not (path / name).is_file()]
     if missing:
         return f"missing {', '.join(missing)}"
@@ -456,8 +461,9 @@ def _publish_checkpoint(saved: Path, target: Path, info: dict[str, Any]) -> None
     staging = target.with_name(f".{target.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     fsync_folder(saved)
+    files = sorted(str(f.relative_to(saved)) for f in saved.rglob("*") if f.is_file())
     saved.rename(staging)
-    atomic_write_json(info, staging / _INFO_FILE)
+    atomic_write_json({**info, "files": files}, staging / _INFO_FILE)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
 
@@ -497,11 +503,13 @@ def _checkpoint_callback(step_to_epoch: dict[int, float], publish, write_log):
     return SaveAtEpochs()
 
 
-def _checkpoint_run_id(path: Path) -> str | None:
+def _checkpoint_info(path: Path) -> dict[str, Any]:
+    """Our info file of a checkpoint; empty if it is missing or unreadable (then not a checkpoint of this run)."""
     try:
-        return json.loads((path / _INFO_FILE).read_text()).get("run_id")
-    except (OSError, ValueError, AttributeError):  # unreadable info: not a checkpoint of this run
-        return None
+        info = json.loads((path / _INFO_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def _resume_point(
@@ -518,7 +526,11 @@ def _resume_point(
     kept: list[float] = []
     for epoch in epochs:
         path = folders.get(epoch)
-        if path is None or checkpoint_problem(path, resumable=True) or _checkpoint_run_id(path) != run_id:
+        if (
+            path is None
+            or checkpoint_problem(path, resumable=True)
+            or _checkpoint_info(path).get("run_id") != run_id
+        ):
             break
         kept.append(epoch)
     if len(kept) == len(epochs):
