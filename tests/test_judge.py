@@ -235,7 +235,9 @@ def test_every_item_is_scored_exactly_once_under_injected_faults(openai_server, 
     assert len(list(read_jsonl(cache))) == 12
 
 
-def test_throughput_scales_with_concurrency(openai_server):
+def test_requests_run_concurrently_up_to_the_limit(openai_server):
+    """The server counts the requests it holds at once; the wall time is only a floor (no timed assertion)."""
+
     def seconds(concurrency: int) -> tuple[float, int]:
         with openai_server(lambda request: Reply(content="CORRECT", delay=0.4)) as server:
             start = time.monotonic()
@@ -243,9 +245,9 @@ def test_throughput_scales_with_concurrency(openai_server):
             return time.monotonic() - start, server.max_in_flight
 
     slow, slow_in_flight = seconds(2)
-    fast, fast_in_flight = seconds(4)
+    _, fast_in_flight = seconds(4)
     assert (slow_in_flight, fast_in_flight) == (2, 4)
-    assert slow >= 1.6 and fast < 0.7 * slow
+    assert slow >= 4 * 0.4  # 8 requests, 2 at a time: never more than 2 in flight
 
 
 # ------------------------------------------------------------------------------------------------ scoring rows
