@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -25,6 +26,26 @@ PROMPTS = [f"Question {i}: name a number bigger than {i * 7}." for i in range(24
 SETTINGS = GenerationSettings(temperature=0.8, max_new_tokens=8, batch_size=2, seed=5)
 
 
+def _own_tqdm_lock() -> None:
+    """Give this forked child a progress-bar lock of its own.
+
+    tqdm's lock holds a multiprocessing semaphore, created once per process (here by the parent, when loading the
+    model showed a bar) and shared by every process forked from it. A child SIGKILLed inside a bar update leaves
+    the semaphore taken, and every later child would wait on it forever (seen once in 10 kills).
+    """
+    from tqdm import std
+
+    classes, pending = [], [std.tqdm]
+    while pending:
+        cls = pending.pop()
+        classes.append(cls)
+        pending.extend(cls.__subclasses__())
+    for cls in classes:
+        if "_lock" in vars(cls):
+            delattr(cls, "_lock")
+    std.tqdm.set_lock(threading.RLock())
+
+
 def main(model_dir: str) -> None:
     torch.set_num_threads(1)  # the same arithmetic in every child, so answers can be compared exactly
     model, tokenizer = load_model(model_dir, device="cpu")
@@ -35,6 +56,7 @@ def main(model_dir: str) -> None:
         if command == "run":
             child = os.fork()
             if child == 0:
+                _own_tqdm_lock()
                 outputs = generate_responses(model, tokenizer, PROMPTS, SETTINGS, "tiny", Path(paths[0]))
                 atomic_write_json(outputs, Path(paths[1]))
                 os._exit(0)

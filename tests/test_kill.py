@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -33,10 +35,20 @@ class Worker:
             [sys.executable, str(WORKER), str(model_dir)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
         )  # fmt: skip
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(
+            target=lambda: [self.lines.put(line) for line in self.process.stdout], daemon=True
+        ).start()
         assert self._read() == "ready"
 
-    def _read(self) -> str:
-        return self.process.stdout.readline().strip()
+    def _read(self, timeout: float = 300) -> str:
+        """The worker's next line; a worker silent for ``timeout`` seconds fails the test instead of hanging it."""
+        try:
+            return self.lines.get(timeout=timeout).strip()
+        except queue.Empty:
+            raise AssertionError(
+                f"the kill worker gave no answer in {timeout:.0f} s (a child hangs?)"
+            ) from None
 
     def _send(self, line: str) -> None:
         self.process.stdin.write(line + "\n")
@@ -63,8 +75,12 @@ class Worker:
         return int(self._read()), time.perf_counter() - started
 
     def close(self) -> None:
+        """End the worker; one that does not exit (a hung child it waits for) is killed."""
         self.process.stdin.close()
-        self.process.wait(timeout=60)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
 def _lines(path: Path) -> int:
@@ -84,27 +100,30 @@ def _tear_last_line(cache: Path, rng: random.Random) -> bool:
 
 def test_generation_killed_ten_times_at_random_completes_as_if_never_interrupted(tiny_model_dir, tmp_path):
     worker = Worker(tiny_model_dir)
-    reference = tmp_path / "reference.json"
-    status, seconds = worker.run(tmp_path / "reference.jsonl", reference)
-    assert status == 0
+    try:
+        reference = tmp_path / "reference.json"
+        status, seconds = worker.run(tmp_path / "reference.jsonl", reference)
+        assert status == 0
 
-    cache, out = tmp_path / "killed.jsonl", tmp_path / "killed.json"
-    rng = random.Random(11)
-    cached, killed_midway, torn = [], 0, 0
-    for round_ in range(KILLS):
-        # Kill after a random number of new rows (short of the last batch) plus a random part of one batch's time.
-        remaining = 24 - (cached[-1] if cached else 0)
-        rows = rng.randrange(max(remaining - 2, 1))
-        out.unlink(missing_ok=True)  # a run that finished before its kill leaves it; the next run must not count
-        status, _ = worker.run(cache, out, kill_at=(rows, rng.uniform(0, seconds / 12)))
-        killed_midway += status == -signal.SIGKILL and not out.exists()
-        if round_ % 2 and _tear_last_line(cache, rng):
-            torn += 1
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", TornLineWarning)
-            cached.append(len({record["key"] for record in read_jsonl(cache)}))
-    status, _ = worker.run(cache, out)
-    worker.close()
+        cache, out = tmp_path / "killed.jsonl", tmp_path / "killed.json"
+        rng = random.Random(11)
+        cached, killed_midway, torn = [], 0, 0
+        for round_ in range(KILLS):
+            # Kill after a random number of new rows (short of the last batch) plus part of one batch's time. A run
+            # that finished before its kill leaves `out`; it is removed so the next run is not counted as one.
+            remaining = 24 - (cached[-1] if cached else 0)
+            rows = rng.randrange(max(remaining - 2, 1))
+            out.unlink(missing_ok=True)
+            status, _ = worker.run(cache, out, kill_at=(rows, rng.uniform(0, seconds / 12)))
+            killed_midway += status == -signal.SIGKILL and not out.exists()
+            if round_ % 2 and _tear_last_line(cache, rng):
+                torn += 1
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", TornLineWarning)
+                cached.append(len({record["key"] for record in read_jsonl(cache)}))
+        status, _ = worker.run(cache, out)
+    finally:
+        worker.close()
 
     assert status == 0 and json.loads(out.read_text()) == json.loads(reference.read_text())
     keys = [record["key"] for record in read_jsonl(cache)]
