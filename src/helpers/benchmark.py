@@ -23,7 +23,13 @@ import yaml
 from helpers.evaluation.items import load_items
 from helpers.evaluation.params import EvaluateParams
 from helpers.evaluation.prompts import build_prompt_variants
-from helpers.generation import GenerationSettings, generate_responses, plan_batches, prompt_token_ids
+from helpers.generation import (
+    GenerationSettings,
+    generate_responses,
+    model_precision,
+    plan_batches,
+    prompt_token_ids,
+)
 from helpers.models import EMBEDDED_MODEL, load_model
 from helpers.paths import REPO_ROOT
 from helpers.validation import check_positive_int
@@ -94,6 +100,11 @@ def plain_generate(
     return answers
 
 
+def _dtype_name(model) -> str:
+    """The precision a loaded model computes in, as the table names it ("float32")."""
+    return model_precision(model).partition("@")[0]
+
+
 def _timed(answer, workload: Workload) -> tuple[dict[str, list[str]], float]:
     started = time.perf_counter()
     answers = {task: answer(prompts) for task, prompts in workload.prompts.items()}
@@ -119,16 +130,12 @@ def benchmark_generation(
     re-tokenizing each answer, the same way for every method. Prints a table and the closing ``speedup`` line;
     returns the table's rows. ``model`` is the embedded model unless a test passes a tiny one.
     """
-    from helpers.models import choose_device
-
     workload = demo_workload(n_prompts, config)
     cap = max_new_tokens or workload.max_new_tokens
     batch = batch_size or workload.batch_size
     check_positive_int("max_new_tokens", cap)
     check_positive_int("batch_size", batch)
     check_positive_int("reference_prompts", reference_prompts)
-    project_name = str(choose_device("cpu", project_dtype).dtype).removeprefix("torch.")
-    plain_name = str(choose_device("cpu", dtype).dtype).removeprefix("torch.")
     print(
         f"{workload.n_prompts} prompts ({', '.join(f'{t} {len(p)}' for t, p in workload.prompts.items())}), "
         f"greedy, at most {cap} new tokens, batch {batch}, {torch.get_num_threads()} threads"
@@ -156,7 +163,8 @@ def benchmark_generation(
     def flat(answers: dict[str, list[str]]) -> list[str]:
         return [a for task in workload.prompts for a in answers[task]]
 
-    plain_label, project_label = f"plain generate, {plain_name} b{batch}", f"project, {project_name} b{batch}"
+    plain_label = f"plain generate, {_dtype_name(plain_model)} b{batch}"
+    project_label = f"project, {_dtype_name(project_model)} b{batch}"
     rows = {}
     print(f"{'method':<28}{'seconds':>9}{'prompts/s':>11}{'tokens/s':>10}{'= float32 batch-1':>19}")
     for name, texts, at_checked, seconds in [

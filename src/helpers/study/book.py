@@ -108,9 +108,8 @@ def _stage_copy(run: Run, study: str, executed: Path, target: Path) -> None:
     if first is not None and first.cell_type == "markdown" and first.source.startswith("# "):
         heading, _, rest = first.source.partition("\n")
         first.source = f"# {run.title}\n{rest}"
-    for (
-        cell
-    ) in notebook.cells:  # the template's defaults would read as this run's: show only the injected ones
+    # The template's defaults would read as this run's: show only the injected ones.
+    for cell in notebook.cells:
         tags = cell.metadata.get("tags", [])
         if "parameters" in tags:
             cell.metadata["tags"] = [*tags, "remove-cell"]
