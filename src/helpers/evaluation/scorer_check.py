@@ -11,6 +11,11 @@ dominates (Disinfo is 95% CORRECT), which is why the baseline and kappa stand ne
 
 :func:`sample_half` fixes a split of the samples into two halves by question, so that thresholds can be chosen
 on one half and checked on the other (``tests/test_scorer_check.py``).
+
+Those samples are the answers the rules were written against, so agreement on them is in-sample. The second,
+out-of-sample set is drawn from the demo's own SmolLM2-135M answers by :func:`draw_validation_sample` and
+labelled blind to the rule scorer (``data/scorer_validation/smollm2_demo``, its ``GUIDE.md`` says how and by
+whom).
 """
 
 from __future__ import annotations
@@ -28,11 +33,20 @@ from statsmodels.stats.inter_rater import cohens_kappa
 from helpers.evaluation.items import Item, load_items
 from helpers.evaluation.prompts import build_prompt
 from helpers.evaluation.scoring import score_answers
-from helpers.paths import DATA_DIR
-from helpers.validation import ParameterError
+from helpers.paths import DATA_DIR, REPO_ROOT
+from helpers.validation import ParameterError, check_positive_int
 from helpers.vocabulary import CORRECT, INCORRECT, TASKS
 
 SAMPLE_DIR = DATA_DIR / "reference" / "sample_outputs"
+VALIDATION_DIR = DATA_DIR / "scorer_validation" / "smollm2_demo"
+#: The demo's answer table: one row per prompt pair, one answer column per variant (``notebooks/answers.ipynb``).
+DEMO_ANSWERS = REPO_ROOT / "snapshots" / "demo" / "figures" / "answers.csv"
+DEMO_VARIANTS = ("original", "warm", "cold", "warm_prompt")
+#: Columns of the blind labelling sheet: no verdict of the rule scorer, so the labels cannot lean on it.
+VALIDATION_COLUMNS = [
+    "label_id", "task", "item_id", "variant", "prompt_template", "amendment_type", "question",
+    "correct_answer", "incorrect_answer", "options", "prompt", "answer",
+]  # fmt: skip
 VARIANTS = ("original", "warm")
 AGREEMENT_COLUMNS = ["task", "n", "agreement", "baseline", "kappa"]
 #: Per task: the column naming the question, the template column and the answer columns of the original file.
@@ -169,6 +183,60 @@ def sample_half(keys: Sequence[str]) -> np.ndarray:
     (and its templates) in the same half, so the held-out half holds questions the thresholds never saw.
     """
     return np.array([hashlib.sha256(str(key).encode()).digest()[0] % 2 for key in keys])
+
+
+def draw_validation_sample(answers: pd.DataFrame, per_task: int = 60, seed: int = 0) -> pd.DataFrame:
+    """A seeded sample of ``per_task`` answers per task from the demo's wide answer table, for blind labelling.
+
+    Why: the rules were written against the authors' Qwen-32B samples, so agreement there is in-sample; a set
+    labelled afterwards, on another model's answers, says whether they generalise. ``answers`` is the table of
+    ``notebooks/answers.ipynb`` (one row per prompt pair, ``<variant>_answer`` columns; :data:`DEMO_ANSWERS`).
+    The sample is stratified by variant, then prompt template, then amendment type (:func:`_stratified`), so
+    every variant and template is equally represented. Rows come out shuffled within each task (the labeller does not read one variant in a
+    block) with ``label_id`` ``<task>-<nnn>`` and the columns :data:`VALIDATION_COLUMNS`; the ``*_verdict``
+    columns are left out, so the labels stay blind to the rule scorer. MedQA rows carry their options (JSON)
+    from the bundled items, which the scorer reads when an answer names an option by letter.
+    """
+    check_positive_int("per_task", per_task)
+    rng = np.random.default_rng(seed)
+    keys = ["task", "item_id", "prompt_template", "amendment_type", "question", "correct_answer",
+            "incorrect_answer", "prompt"]  # fmt: skip
+    long = pd.concat(
+        [answers[keys].assign(variant=v, answer=answers[f"{v}_answer"]) for v in DEMO_VARIANTS],
+        ignore_index=True,
+    )
+    options = {item.item_id: json.dumps(item.extra["options"]) for item in load_items("medqa")}
+    frames = []
+    for task in [t for t in TASKS if t in set(long["task"])]:
+        drawn = _stratified(long[long["task"] == task], ["variant", "prompt_template", "amendment_type"],
+                            per_task, rng)  # fmt: skip
+        drawn = drawn.sample(frac=1, random_state=int(rng.integers(2**31)))
+        frames.append(
+            drawn.assign(
+                label_id=[f"{task}-{i:03d}" for i in range(len(drawn))],
+                options=drawn["item_id"].map(options).fillna("") if task == "medqa" else "",
+            )
+        )
+    return pd.concat(frames, ignore_index=True)[VALIDATION_COLUMNS]
+
+
+def _stratified(rows: pd.DataFrame, levels: Sequence[str], n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """``n`` rows split as evenly as possible over the values of ``levels[0]``, then within each over ``levels[1]``...
+
+    A remainder goes, one row each, to a seeded choice of the values; the rows of the last level are drawn
+    without replacement, seeded.
+    """
+    if not levels:
+        return rows.sample(n=n, random_state=int(rng.integers(2**31)))
+    values = sorted(rows[levels[0]].unique())
+    sizes = np.full(len(values), n // len(values))
+    sizes[rng.choice(len(values), n % len(values), replace=False)] += 1
+    return pd.concat(
+        [
+            _stratified(rows[rows[levels[0]] == value], levels[1:], int(size), rng)
+            for value, size in zip(values, sizes, strict=True)
+        ]
+    )
 
 
 def cohen_kappa(reference: Sequence[str], scores: Sequence[str]) -> float:

@@ -50,7 +50,7 @@ STAGE_TITLES = {
 #: Data files (globs under ``data/``) each stage reads: part of its fingerprint.
 STAGE_DATA: dict[str, tuple[str, ...]] = {
     "paper_results": ("reference/**/*",),
-    "scorer_check": ("reference/sample_outputs/**/*", "paper_items/*"),
+    "scorer_check": ("reference/sample_outputs/**/*", "paper_items/*", "scorer_validation/**/*"),
     "training_data": ("paper_items/rewrite_instructions.md",),
     "finetune": (),
     "warmth": (),
