@@ -185,6 +185,22 @@ def sample_half(keys: Sequence[str]) -> np.ndarray:
     return np.array([hashlib.sha256(str(key).encode()).digest()[0] % 2 for key in keys])
 
 
+def validation_rows(folder: Path = VALIDATION_DIR) -> pd.DataFrame:
+    """The blind-labelled validation answers as evaluation rows :func:`scorer_agreement` can score.
+
+    Joins ``answers.csv`` and ``labels.csv`` of ``folder`` on ``label_id``; the labeller's verdict becomes
+    ``evaluation`` (as GPT-4o's does in :func:`labelled_samples`), the answer ``output``, and ``refusal`` a bool.
+    Every answer must carry exactly one label, so a half-labelled set cannot be measured by mistake.
+    """
+    answers, labels = _read(Path(folder) / "answers.csv"), _read(Path(folder) / "labels.csv")
+    if sorted(answers["label_id"]) != sorted(labels["label_id"]) or labels["label_id"].duplicated().any():
+        raise ParameterError("folder", str(folder), "answers.csv and labels.csv with one label per answer")
+    rows = answers.merge(labels, on="label_id", validate="one_to_one")
+    return rows.rename(columns={"answer": "output", "label": "evaluation"}).assign(
+        refusal=rows["refusal"].astype(str).str.lower() == "true"
+    )
+
+
 def draw_validation_sample(answers: pd.DataFrame, per_task: int = 60, seed: int = 0) -> pd.DataFrame:
     """A seeded sample of ``per_task`` answers per task from the demo's wide answer table, for blind labelling.
 
