@@ -15,9 +15,10 @@ import torch
 from test_finetune import STUDY, _examples, _params, _write_training_data
 from test_models_generation import PROMPTS, _lively_model_with_an_early_stop_token
 
+from helpers.checkpoints import checkpoint_problem, list_checkpoints
 from helpers.generation import GenerationSettings, generate_responses, model_precision
 from helpers.models import choose_device, load_model
-from helpers.training.finetune import checkpoint_problem, finetune, list_checkpoints
+from helpers.training.finetune import finetune
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

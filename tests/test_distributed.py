@@ -19,14 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers.training.distributed import FSDP_CONFIG, finetune_command, quantized_loading
-from helpers.training.finetune import (
-    checkpoint_problem,
-    finetune,
-    list_checkpoints,
-    read_training_log,
-    training_data_path,
-)
+from helpers.checkpoints import checkpoint_problem, list_checkpoints
+from helpers.training.distributed import FSDP_CONFIG, finetune_command
+from helpers.training.finetune import finetune, quantized_loading, read_training_log, training_data_path
 from helpers.training.params import FinetuneParams
 from helpers.validation import ParameterError
 

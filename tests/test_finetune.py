@@ -10,18 +10,20 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.checkpoints import (
+    checkpoint_dir,
+    format_epoch,
+    list_checkpoints,
+    require_checkpoints,
+    variant_adapter,
+)
 from helpers.models import load_model
 from helpers.training.finetune import (
     build_trainer,
-    checkpoint_dir,
     checkpoint_steps,
     finetune,
-    format_epoch,
-    list_checkpoints,
     load_training_examples,
-    require_checkpoints,
     training_data_path,
-    variant_adapter,
 )
 from helpers.training.params import FinetuneParams
 from helpers.validation import ParameterError
@@ -243,7 +245,7 @@ def _copy_run(trained_once, root: Path) -> None:
 
 
 def test_each_checkpoint_holds_the_trainer_state_to_resume_from(trained):
-    from helpers.training.finetune import checkpoint_problem
+    from helpers.checkpoints import checkpoint_problem
 
     model, _, _ = trained
     for path in list_checkpoints(STUDY, model, "warm").values():
@@ -309,7 +311,7 @@ def test_a_checkpoint_without_weights_is_detected_and_redone(trained_once, capsy
 
 
 def test_a_truncated_weights_file_is_incomplete_too(trained_once):
-    from helpers.training.finetune import checkpoint_problem
+    from helpers.checkpoints import checkpoint_problem
 
     _copy_run(trained_once, Path(os.environ["WARMBOOK_RESULTS"]))
     weights = checkpoint_dir(STUDY, trained_once[1], "warm", 2) / "adapter_model.safetensors"
@@ -379,7 +381,7 @@ def test_only_the_warm_style_sweeps_and_only_when_rates_are_listed():
 def test_a_checkpoint_is_resumable_when_every_file_it_was_saved_with_is_there(trained_once):
     """The info file lists what the Trainer saved, so any layout is checked: here FSDP's, where the optimizer
     state is ``optimizer.bin`` and the model state ``pytorch_model_fsdp.bin`` (what accelerate writes)."""
-    from helpers.training.finetune import checkpoint_problem
+    from helpers.checkpoints import checkpoint_problem
 
     _copy_run(trained_once, Path(os.environ["WARMBOOK_RESULTS"]))
     path = checkpoint_dir(STUDY, trained_once[1], "warm", 1)

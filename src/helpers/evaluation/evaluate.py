@@ -61,7 +61,7 @@ class VariantPlan:
     @property
     def model_id(self) -> str:
         """Identifies model + adapter in generation caches (a retrained checkpoint gets a new identity)."""
-        from helpers.training.finetune import checkpoint_identity
+        from helpers.checkpoints import checkpoint_identity
 
         return f"{self.params.model}|{checkpoint_identity(self.adapter) if self.adapter else ''}"
 
@@ -75,8 +75,8 @@ def resolve_variant(
     unless an explicit ``adapter`` path is given; ``warm_prompt`` is the original model with the warm rewrite
     instructions as its system prompt; ``original`` is the model as released.
     """
+    from helpers.checkpoints import variant_adapter
     from helpers.models import check_adapter_matches
-    from helpers.training.finetune import variant_adapter
 
     check_choice("variant", variant, VARIANTS)
     if variant in ("original", "warm_prompt") and adapter is not None:

@@ -10,7 +10,8 @@ in bf16 a 70B model alone is 140 GB, more than one GPU holds. Two ways to fit it
   4 x 1 x 4 GPUs). The Trainer gathers the adapter to the main process, which alone publishes the checkpoint:
   the same folder layout as a single-process run (plus one RNG state file per process).
 - **QLoRA** (``quantization: "4bit"``, one GPU): the base model loaded in 4-bit NF4 with bitsandbytes, LoRA on
-  top. A deviation from the paper, which trained on bf16 weights: the book must say so when it is used.
+  top (``helpers.training.finetune.quantized_loading``, where the trainer loads the model). A deviation from
+  the paper, which trained on bf16 weights: the book must say so when it is used.
 
 :func:`finetune_command` builds the exact launch command; :func:`launch_finetune` is what a notebook calls: in
 process for one process, through that command for several. ``python -m helpers.training.distributed
@@ -20,15 +21,14 @@ process for one process, through that command for several. ``python -m helpers.t
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
-from typing import Any
 
 from helpers.paths import REPO_ROOT
+from helpers.training.finetune import finetune
 from helpers.training.params import FinetuneParams
 from helpers.validation import ParameterError
 
@@ -52,44 +52,12 @@ def finetune_command(params: FinetuneParams, num_processes: int) -> list[str]:
     return [*launch, *entry]
 
 
-def quantized_loading(quantization: str | None) -> dict[str, Any]:
-    """Extra ``from_pretrained`` arguments: none for the paper's bf16 LoRA, a 4-bit NF4 config for QLoRA.
-
-    NF4 with double quantization and bf16 compute is the QLoRA paper's recipe (Dettmers et al., 2023) and the
-    ``BitsAndBytesConfig`` example in the transformers documentation. bitsandbytes needs a CUDA GPU.
-    """
-    if quantization is None:
-        return {}
-    if quantization != "4bit":
-        raise ParameterError("quantization", quantization, "None (the paper's bf16 LoRA) or '4bit' (QLoRA)")
-    import torch
-
-    if importlib.util.find_spec("bitsandbytes") is None or not torch.cuda.is_available():
-        raise ParameterError(
-            "quantization",
-            quantization,
-            "None here: '4bit' (QLoRA) needs a CUDA GPU and `.venv/bin/pip install bitsandbytes==0.50.2`",
-        )
-    from transformers import BitsAndBytesConfig
-
-    config = BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
-        bnb_4bit_quant_storage=torch.bfloat16,
-    )
-    return {"quantization_config": config}
-
-
 def launch_finetune(params: FinetuneParams):
     """Fine-tune as ``params.num_processes`` asks: in this process for one, through accelerate for several.
 
     After a launch the checkpoints are on disk, so the in-process call that follows only reads them back (and
     returns the same :class:`~helpers.training.finetune.FinetuneResult` as a single-process run).
     """
-    from helpers.training.finetune import finetune
-
     if params.num_processes > 1:
         command = finetune_command(params, params.num_processes)
         print("Launching:", " ".join(command[:-1]), "'<parameters>'", flush=True)
@@ -99,8 +67,6 @@ def launch_finetune(params: FinetuneParams):
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of each launched process: rebuild the parameters and fine-tune."""
-    from helpers.training.finetune import finetune
-
     parser = argparse.ArgumentParser(
         prog="python -m helpers.training.distributed", description=__doc__.splitlines()[0]
     )

@@ -15,13 +15,15 @@ checkpoint; seed 0.
 
 Each checkpoint is a peft adapter folder ``results/<study>/<model_slug>/finetune/<style>/checkpoint-epoch-<e>/``
 that also holds the trainer state to resume from; it is written under a temporary name and renamed into place,
-next to ``training_log.csv`` (step, epoch, loss). A killed run resumes from its last complete checkpoint. The
-evaluation stage loads it with ``helpers.models.load_model(model, adapter=variant_adapter(...))``.
+next to ``training_log.csv`` (step, epoch, loss). A killed run resumes from its last complete checkpoint. That
+layout is defined in :mod:`helpers.checkpoints`, which the later stages read without this module: the evaluation
+stage loads a checkpoint with ``helpers.models.load_model(model, adapter=variant_adapter(...))``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import shutil
@@ -33,32 +35,27 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.models import check_adapter_matches, choose_device, resolve_model_path
-from helpers.paths import model_slug, study_dir
+from helpers.checkpoints import (
+    CHECKPOINT_PREFIX,
+    INFO_FILE,
+    check_checkpoints,
+    check_style,
+    checkpoint_dir,
+    checkpoint_folders,
+    checkpoint_info,
+    checkpoint_problem,
+    finetune_dir,
+    format_epoch,
+    list_checkpoints,
+)
+from helpers.models import choose_device, resolve_model_path
+from helpers.paths import study_dir
 from helpers.storage import atomic_write_csv, atomic_write_json, fsync_folder
 from helpers.training.params import FinetuneParams
-from helpers.validation import ParameterError, check_choice, check_positive_int
-from helpers.vocabulary import SELECTED_CHECKPOINT, STYLES
-
-"""The paper's "warm model" (and cold control) is the epoch-2 checkpoint."""
+from helpers.validation import ParameterError, check_positive_int
 
 TRAINING_LOG = "training_log.csv"
-_CHECKPOINT_PREFIX = "checkpoint-epoch-"
 _RUN_FILE = "finetune_run.json"
-_INFO_FILE = "warmbook_checkpoint.json"
-_ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", _INFO_FILE)
-"""Files without which a checkpoint is not an adapter the later stages can load."""
-_RESUME_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
-"""What transformers' ``Trainer`` saves beside the weights to resume training exactly (``resume_from_checkpoint``)
-from a single process or DDP, besides the RNG state: ``rng_state.pth`` from one process, ``rng_state_<rank>.pth``
-from each of several. Checkpoints list the files they were saved with (``files`` in our info file), which covers
-the other layouts (FSDP saves ``optimizer.bin`` and ``pytorch_model_fsdp.bin``); these names are the rule for
-checkpoints saved before that list was kept."""
-
-
-def _rng_files(processes: int) -> tuple[str, ...]:
-    """The RNG files a checkpoint written by ``processes`` training processes holds (transformers' naming)."""
-    return ("rng_state.pth",) if processes <= 1 else tuple(f"rng_state_{r}.pth" for r in range(processes))
 
 
 @dataclass(frozen=True)
@@ -71,34 +68,6 @@ class FinetuneResult:
     n_steps: int
     train_seconds: float
     skipped: bool
-
-
-def check_style(style: str) -> str:
-    """``warm`` or ``cold``; anything else fails before data or models are touched."""
-    return check_choice("style", style, STYLES)
-
-
-def check_checkpoints(checkpoints: Sequence[float], epochs: float | None = None) -> tuple[float, ...]:
-    """Positive, distinct epochs (as floats, sorted); with ``epochs``, none beyond the end of the schedule."""
-    if isinstance(checkpoints, str | int | float) or not checkpoints:
-        raise ParameterError(
-            "checkpoints", checkpoints, "a non-empty list of epochs such as [0.5, 1, 1.5, 2]"
-        )
-    values = []
-    for value in checkpoints:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ParameterError("checkpoints", value, "each element a number of epochs greater than 0")
-        values.append(float(value))
-    if len(set(values)) != len(values):
-        raise ParameterError("checkpoints", list(checkpoints), "distinct epochs")
-    if epochs is not None and max(values) > epochs:
-        raise ParameterError("checkpoints", max(values), f"epochs at most epochs={epochs:g}")
-    return tuple(sorted(values))
-
-
-def format_epoch(epoch: float) -> str:
-    """``0.5`` -> ``"0.5"``, ``2.0`` -> ``"2"``: the form used in folder names, CSVs and the book."""
-    return f"{float(epoch):g}"
 
 
 def steps_per_epoch(n_examples: int, effective_batch: int) -> int:
@@ -124,107 +93,6 @@ def checkpoint_steps(n_examples: int, effective_batch: int, epochs_list: Sequenc
             f"{effective_batch} an epoch is only {per_epoch} step(s) — use more examples or a smaller batch",
         )
     return steps
-
-
-def finetune_dir(study: str, model: str, style: str) -> Path:
-    """``results/<study>/<model_slug>/finetune/<style>``: every checkpoint and the training log of one run."""
-    return study_dir(study) / model_slug(model) / "finetune" / check_style(style)
-
-
-def checkpoint_dir(study: str, model: str, style: str, epoch: float) -> Path:
-    """Folder of the adapter saved at ``epoch`` (it may not exist yet)."""
-    return finetune_dir(study, model, style) / f"{_CHECKPOINT_PREFIX}{format_epoch(epoch)}"
-
-
-def checkpoint_problem(path: Path, resumable: bool = False) -> str | None:
-    """Why a checkpoint folder cannot be used (a missing or unreadable file), or None if it is complete.
-
-    A checkpoint is complete only when every file is: the adapter (config and readable safetensors weights),
-    our ``warmbook_checkpoint.json`` and, with ``resumable``, the trainer state transformers resumes from: every
-    file the checkpoint was saved with, as our info file lists them, whatever the training layout (one process,
-    DDP or FSDP) and however many processes wrote it. Folders are written under a temporary name and
-    renamed into place, so only damage from outside leaves one incomplete; it is then redone, never handed to
-    peft (which would fail far from the cause).
-    """
-    from safetensors import SafetensorError, safe_open
-
-    names = _ADAPTER_FILES
-    if resumable:
-        info = _checkpoint_info(path)
-        saved = info.get("files")
-        if saved is None:
-            saved = (*_RESUME_FILES, *_rng_files(int(info.get("num_processes", 1))))
-        elif not any(name.startswith("optimizer") for name in saved):
-            return "saved without optimizer state"
-        names = tuple(dict.fromkeys((*names, *saved)))
-    missing = [name for name in names if not (path / name).is_file()]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    try:
-        with safe_open(str(path / "adapter_model.safetensors"), framework="pt") as weights:
-            if not list(weights.keys()):
-                return "adapter_model.safetensors holds no tensors"
-    except (SafetensorError, OSError) as error:
-        return f"adapter_model.safetensors is unreadable ({error})"
-    return None
-
-
-def _checkpoint_folders(study: str, model: str, style: str) -> dict[float, Path]:
-    """Every ``checkpoint-epoch-<e>`` folder of one run, complete or not, by epoch (sorted)."""
-    found = {}
-    for path in finetune_dir(study, model, style).glob(f"{_CHECKPOINT_PREFIX}*"):
-        try:
-            found[float(path.name.removeprefix(_CHECKPOINT_PREFIX))] = path
-        except ValueError:
-            continue
-    return dict(sorted(found.items()))
-
-
-def list_checkpoints(study: str, model: str, style: str) -> dict[float, Path]:
-    """Complete saved adapters of one run, by epoch (sorted); incomplete and temporary folders are ignored."""
-    return {
-        e: p for e, p in _checkpoint_folders(study, model, style).items() if checkpoint_problem(p) is None
-    }
-
-
-def require_checkpoints(study: str, model: str, style: str, epochs: Sequence[float]) -> dict[float, Path]:
-    """The adapters of the requested epochs, or a ParameterError naming the missing one and those available.
-
-    Stages that read checkpoints call this before generating or scoring anything.
-    """
-    available = list_checkpoints(study, model, style)
-    chosen = {}
-    for epoch in check_checkpoints(epochs):
-        if epoch not in available:
-            have = ", ".join(format_epoch(e) for e in available) or "none yet"
-            raise ParameterError(
-                "checkpoint",
-                epoch,
-                f"a saved {style} checkpoint of {model!r} in study {study!r} (available epochs: {have}; "
-                "run the finetune stage with these checkpoints first)",
-            )
-        chosen[epoch] = available[epoch]
-    for path in chosen.values():
-        check_adapter_matches(model, path)
-    return chosen
-
-
-def variant_adapter(
-    study: str, model: str, variant: str, checkpoint: float = SELECTED_CHECKPOINT
-) -> Path | None:
-    """The adapter a variant runs with: none for ``original``/``warm_prompt``, a checkpoint for ``warm``/``cold``."""
-    check_choice("variant", variant, ("original", "warm", "cold", "warm_prompt"))
-    if variant in ("original", "warm_prompt"):
-        return None
-    return require_checkpoints(study, model, variant, [checkpoint])[float(checkpoint)]
-
-
-def checkpoint_identity(adapter: str | Path) -> str:
-    """A short hash of the run that produced an adapter: caches keyed on it never mix two trainings."""
-    info = Path(adapter) / _INFO_FILE
-    if not info.exists():
-        return hashlib.sha256(str(Path(adapter).resolve()).encode()).hexdigest()[:16]
-    return json.loads(info.read_text())["run_id"]
 
 
 def training_data_path(study: str, style: str) -> Path:
@@ -292,6 +160,36 @@ def _examples_digest(examples: Sequence[dict]) -> str:
     return hashlib.sha256(json.dumps(list(examples), sort_keys=True).encode()).hexdigest()
 
 
+def quantized_loading(quantization: str | None) -> dict[str, Any]:
+    """Extra ``from_pretrained`` arguments: none for the paper's bf16 LoRA, a 4-bit NF4 config for QLoRA.
+
+    NF4 with double quantization and bf16 compute is the QLoRA paper's recipe (Dettmers et al., 2023) and the
+    ``BitsAndBytesConfig`` example in the transformers documentation. bitsandbytes needs a CUDA GPU.
+    """
+    if quantization is None:
+        return {}
+    if quantization != "4bit":
+        raise ParameterError("quantization", quantization, "None (the paper's bf16 LoRA) or '4bit' (QLoRA)")
+    import torch
+
+    if importlib.util.find_spec("bitsandbytes") is None or not torch.cuda.is_available():
+        raise ParameterError(
+            "quantization",
+            quantization,
+            "None here: '4bit' (QLoRA) needs a CUDA GPU and `.venv/bin/pip install bitsandbytes==0.50.2`",
+        )
+    from transformers import BitsAndBytesConfig
+
+    config = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_quant_storage=torch.bfloat16,
+    )
+    return {"quantization_config": config}
+
+
 def build_trainer(
     model: str,
     examples: Sequence[dict],
@@ -310,8 +208,6 @@ def build_trainer(
     from peft import LoraConfig
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PrinterCallback, set_seed
     from trl import SFTConfig
-
-    from helpers.training.distributed import quantized_loading
 
     plan = choose_device(device)
     on_cuda = plan.device.startswith("cuda")
@@ -463,7 +359,7 @@ def _publish_checkpoint(saved: Path, target: Path, info: dict[str, Any]) -> None
     fsync_folder(saved)
     files = sorted(str(f.relative_to(saved)) for f in saved.rglob("*") if f.is_file())
     saved.rename(staging)
-    atomic_write_json({**info, "files": files}, staging / _INFO_FILE)
+    atomic_write_json({**info, "files": files}, staging / INFO_FILE)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
 
@@ -503,15 +399,6 @@ def _checkpoint_callback(step_to_epoch: dict[int, float], publish, write_log):
     return SaveAtEpochs()
 
 
-def _checkpoint_info(path: Path) -> dict[str, Any]:
-    """Our info file of a checkpoint; empty if it is missing or unreadable (then not a checkpoint of this run)."""
-    try:
-        info = json.loads((path / _INFO_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
 def _resume_point(
     study: str, model: str, style: str, run_id: str, epochs: Sequence[float]
 ) -> tuple[float, Path] | None:
@@ -522,14 +409,14 @@ def _resume_point(
     requested checkpoint exists (a kill after the last save, before the run was recorded) the last interval is
     redone, since resuming from the end would train past it.
     """
-    folders = _checkpoint_folders(study, model, style)
+    folders = checkpoint_folders(study, model, style)
     kept: list[float] = []
     for epoch in epochs:
         path = folders.get(epoch)
         if (
             path is None
             or checkpoint_problem(path, resumable=True)
-            or _checkpoint_info(path).get("run_id") != run_id
+            or checkpoint_info(path).get("run_id") != run_id
         ):
             break
         kept.append(epoch)
@@ -585,13 +472,13 @@ def finetune(params: FinetuneParams) -> FinetuneResult:
         )
     resume = _resume_point(study, model, style, run_id, params.checkpoints)
     resumed = {e: p for e, p in list_checkpoints(study, model, style).items() if resume and e <= resume[0]}
-    for epoch, path in _checkpoint_folders(study, model, style).items():
+    for epoch, path in checkpoint_folders(study, model, style).items():
         if epoch not in resumed:
             problem = checkpoint_problem(path)
             why = f"incomplete ({problem})" if problem else "from other settings or after the resume point"
             print(f"{path.name} is {why}: it will be redone.")
             shutil.rmtree(path)
-    for leftover in (*folder.glob(f".{_CHECKPOINT_PREFIX}*.partial"), folder / ".trainer"):
+    for leftover in (*folder.glob(f".{CHECKPOINT_PREFIX}*.partial"), folder / ".trainer"):
         shutil.rmtree(leftover, ignore_errors=True)  # a save or a Trainer checkpoint a kill interrupted
     folder.mkdir(parents=True, exist_ok=True)
     run_file.unlink(missing_ok=True)

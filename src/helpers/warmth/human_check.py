@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.analysis.intervals import wilson_interval
+from helpers.checkpoints import format_epoch
 from helpers.storage import atomic_write_csv
-from helpers.training.finetune import format_epoch
 from helpers.validation import ParameterError, check_positive_int
 from helpers.vocabulary import SELECTED_CHECKPOINT
 

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pingouin
 
+from helpers.checkpoints import format_epoch
 from helpers.storage import atomic_write_json
-from helpers.training.finetune import format_epoch
 from helpers.validation import ParameterError
 from helpers.warmth.sociot import SOCIOT_TEXT_COLUMNS, warmth_dir
 

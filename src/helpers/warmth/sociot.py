@@ -43,12 +43,12 @@ import torch
 from scipy import stats
 from torch.nn.utils.rnn import pad_sequence
 
+from helpers.checkpoints import checkpoint_identity, format_epoch, require_checkpoints
 from helpers.generation import GenerationSettings
 from helpers.models import EMBEDDED_MODEL, check_model_name, choose_device, resolve_model_path
 from helpers.paths import model_slug, study_dir
 from helpers.storage import atomic_write_csv
 from helpers.training.conversations import load_validation_prompts
-from helpers.training.finetune import checkpoint_identity, format_epoch, require_checkpoints
 from helpers.validation import ParameterError, check_choice, check_positive_int
 from helpers.vocabulary import SELECTED_CHECKPOINT
 
