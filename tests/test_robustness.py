@@ -94,7 +94,7 @@ def test_items_with_their_own_warm_effect_widen_the_clustered_interval():
 
 
 def test_shared_item_difficulty_alone_is_absorbed_by_pairing():
-    """Both variants answer every item: a difficulty they share cancels in the difference (Miller 2024, sec. 3),
+    """Both variants answer every item: a difficulty they share cancels in the difference (Miller 2024, paired differences),
     so clustering narrows the interval, while Kish's form for a mean error rate would inflate it."""
     rows, _ = clustered_rows(n_items=30, answers=20, item_sd=2.0, effect_sd=0.0, effect=0.4)
     design = design_effects(rows, contrasts=MODEL_1)
