@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import openai
 import pytest
 from openai_server import Reply
 
@@ -243,6 +244,14 @@ def test_llm_rewriter_stops_at_401_naming_the_key_and_uses_the_judge_key(openai_
             llm("warm", server, max_retries=5).rewrite("q", "r")
     assert len(server.requests) == 1
     assert server.authorizations == ["Bearer sk-shared"] and "sk-shared" not in str(error.value)
+
+
+def test_llm_rewriter_stops_at_a_400_without_retrying_and_keeps_the_cause(openai_server):
+    with openai_server(lambda request: 400) as server:
+        with pytest.raises(RemoteError, match="rejected the request: HTTP 400") as error:
+            llm("warm", server, max_retries=5).rewrite("q", "r")
+    assert len(server.requests) == 1
+    assert type(error.value) is RemoteError and isinstance(error.value.__cause__, openai.BadRequestError)
 
 
 def test_rewriting_resumes_from_its_cache_after_a_failure(openai_server, conversations, tmp_path):

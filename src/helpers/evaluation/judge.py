@@ -5,14 +5,14 @@ human annotators on 470 items: >90% agreement, kappa > 0.81). The judge prompt i
 this project's paraphrase of the paper's description. The same judge, with a refusal rubric of ours, reads
 AdvBench refusals when a study configures one (docs/study.md section 7).
 
-At the paper's size (about 728,000 verdicts per model; issue 13) the judge runs ``concurrency`` requests at a
-time on ``AsyncOpenAI`` (that many workers, so the number in flight is bounded and memory does not grow with the
-job), asks for a JSON-schema verdict where the endpoint supports structured outputs (falling back to the free
-text "CORRECT"/"INCORRECT" once an endpoint rejects the schema), retries every fault as ``helpers.remote``
-describes, shows a progress bar with rate and ETA, and appends each verdict to the cache as it arrives, keyed by
-the judge model and the whole judge prompt: nothing is asked twice, and a killed run loses at most the requests
-in flight. An item that exhausts its retries is recorded as failed in the cache, never scored, and asked again
-on the next run.
+At the paper's size (about 728,000 verdicts per model; ``python -m helpers plan configs/paper.yaml``) the
+judge runs ``concurrency`` requests at a time on ``AsyncOpenAI`` (that many workers, so the number in flight
+is bounded and memory does not grow with the job), asks for a JSON-schema verdict where the endpoint supports
+structured outputs (falling back to the free text "CORRECT"/"INCORRECT" once an endpoint rejects the schema),
+retries every fault as ``helpers.remote`` describes, shows a progress bar with rate and ETA, and appends each
+verdict to the cache as it arrives, keyed by the judge model and the whole judge prompt: nothing is asked
+twice, and a killed run loses at most the requests in flight. An item that exhausts its retries is recorded as
+failed in the cache, never scored, and asked again on the next run.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ from pydantic import Field
 from tqdm import tqdm
 
 from helpers.remote import (
+    AskAgain,
     EndpointSettings,
     RemoteAuthError,
     RemoteError,
     async_client,
-    describe_fault,
-    fault_delay,
+    call_with_retries_async,
     reply_content,
 )
 from helpers.storage import append_jsonl, read_jsonl
@@ -252,31 +252,32 @@ class LLMJudge:
         """A verdict for one item, or JudgeError after ``max_retries`` retries.
 
         A reply that is not a verdict is shown back to the judge with a reminder of the format and asked again
-        at once; faults wait as ``helpers.remote.fault_delay`` says; 401/403 raise RemoteAuthError at once.
+        at once (:class:`helpers.remote.AskAgain`); faults are retried as ``helpers.remote.retry_options``
+        says; 401/403 raise RemoteAuthError at once.
         """
-        messages, faults = item.chat(), []
+        messages = item.chat()
         reminder = f"Reply with exactly one word: {item.labels[0]} or {item.labels[1]}."
-        for attempt in range(self.settings.max_retries + 1):
-            try:
-                reply = await self._ask(client, messages, item.labels)
-            except (openai.OpenAIError, ValueError) as error:
-                delay = fault_delay(self.settings, error, attempt)
-                faults.append(describe_fault(error))
-                if attempt < self.settings.max_retries:
-                    await asyncio.sleep(delay)
-                continue
+
+        async def attempt() -> str:
+            nonlocal messages
+            reply = await self._ask(client, messages, item.labels)
             verdict = parse_verdict(reply, item.labels)
-            if verdict is not None:
-                return verdict
-            faults.append(f"not a verdict: {reply[:80]!r}")
-            messages = [
-                *messages,
-                {"role": "assistant", "content": reply},
-                {"role": "user", "content": reminder},
-            ]
-        raise JudgeError(
-            f"judge {self.settings.describe()} gave no verdict after {len(faults)} attempts: {'; '.join(faults)}"
-        )
+            if verdict is None:
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": reply},
+                    {"role": "user", "content": reminder},
+                ]
+                raise AskAgain(f"not a verdict: {reply[:80]!r}")
+            return verdict
+
+        def give_up(faults: list[str]) -> JudgeError:
+            return JudgeError(
+                f"judge {self.settings.describe()} gave no verdict after {len(faults)} attempts: "
+                f"{'; '.join(faults)}"
+            )
+
+        return await call_with_retries_async(self.settings, attempt, give_up)
 
     async def _judge_all(
         self, todo: Sequence[tuple[str, JudgeItem]], verdicts: dict[str, str], cache_path: Path | None

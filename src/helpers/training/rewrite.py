@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
-import openai
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from tqdm import tqdm
 
@@ -37,8 +35,7 @@ from helpers.remote import (
     EndpointSettings,
     MalformedReply,
     RemoteError,
-    describe_fault,
-    fault_delay,
+    call_with_retries,
     reply_content,
     sync_client,
 )
@@ -110,23 +107,21 @@ class LLMRewriter:
         self._client = sync_client(settings)
 
     def rewrite(self, user_message: str, response: str) -> str:
-        faults: list[str] = []
-        for attempt in range(self.settings.max_retries + 1):
-            try:
-                completion = self._client.chat.completions.create(
-                    model=self.settings.model,
-                    messages=rewrite_messages(self.style, user_message, response),
-                    temperature=0,
-                )
-                return _nonempty(reply_content(completion), f"The endpoint's {self.settings.describe()}")
-            except (openai.OpenAIError, ValueError) as error:
-                delay = fault_delay(self.settings, error, attempt)
-                faults.append(describe_fault(error))
-                if attempt < self.settings.max_retries:
-                    time.sleep(delay)
-        raise RemoteError(
-            f"rewriter {self.settings.describe()} gave no rewrite after {len(faults)} attempts: {'; '.join(faults)}"
-        )
+        def attempt() -> str:
+            completion = self._client.chat.completions.create(
+                model=self.settings.model,
+                messages=rewrite_messages(self.style, user_message, response),
+                temperature=0,
+            )
+            return _nonempty(reply_content(completion), f"The endpoint's {self.settings.describe()}")
+
+        def give_up(faults: list[str]) -> RemoteError:
+            return RemoteError(
+                f"rewriter {self.settings.describe()} gave no rewrite after {len(faults)} attempts: "
+                f"{'; '.join(faults)}"
+            )
+
+        return call_with_retries(self.settings, attempt, give_up)
 
 
 class TransformersRewriter:
