@@ -10,13 +10,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from figure_layout import clipped_markers, layout_problems, legends_over_data, overlapping_tick_labels  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from simulate import simulate_evaluation_rows  # noqa: E402
 
 from helpers.analysis import figures, reference  # noqa: E402
 from helpers.analysis.gaps import strategy_errors  # noqa: E402
 from helpers.analysis.paired import mcnemar_table, paired_table  # noqa: E402
+from helpers.evaluation.accuracy_chart import NO_ANSWERS, plot_accuracy_by_context  # noqa: E402
+from helpers.evaluation.refusal import apply_refusal_rule  # noqa: E402
 from helpers.vocabulary import AMENDMENT_TYPES, COMPARED_VARIANTS  # noqa: E402
 
 
@@ -98,7 +102,7 @@ def test_figure_3_has_a_panel_per_model_and_task():
     fig = figures.plot_error_by_strategy(errors)
     assert len(fig.axes) == 5 * 4
     labels = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
-    assert labels == ["A: question", "A+B: + context", "A+B+C: + belief"]
+    assert labels == ["A\nquestion", "A+B\n+ context", "A+B+C\n+ belief"]
 
 
 def test_figure_4_draws_each_benchmark_with_its_interval():
@@ -153,3 +157,157 @@ def test_figure_5_has_one_panel_per_model_with_the_controls_and_never_averages_a
         assert (
             tuple(np.round(per_context[list(AMENDMENT_TYPES)].to_numpy(), 6)) in drawn
         )  # GPT-4o's tasks only
+
+
+# ------------------------------------------------------------------------------------------ layout (issue 18)
+
+
+def _simulated_warmth() -> pd.DataFrame:
+    """One model's warm and cold fine-tunes from the original (epoch 0), cold ending at the lowest score: the
+    case where a legend in the lower right covered a point."""
+    return pd.DataFrame(
+        {
+            "model": ["m"] * 7,
+            "variant": ["original", "warm", "warm", "warm", "cold", "cold", "cold"],
+            "epoch": [0, 0.5, 1, 2, 0.5, 1, 2],
+            "mean": [0.010, 0.015, 0.020, 0.030, 0.009, 0.008, 0.004],
+            "sem": [0.002] * 7,
+        }
+    )
+
+
+def _simulated_benchmarks() -> pd.DataFrame:
+    rows = [
+        {"model": "m", "variant": v, "benchmark": b, "accuracy": a, "ci_lower": a - 8, "ci_upper": a + 8}
+        for v, shift in zip(figures.VARIANT_ORDER, (0, -3, -1, 2), strict=True)
+        for b, a in (("MMLU", 40 + shift), ("GSM8K", 10 + shift), ("AdvBench", 90 + shift))
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def every_variants_cells() -> pd.DataFrame:
+    rows = simulate_evaluation_rows(variants=figures.VARIANT_ORDER, n_items=10, seed=5)
+    return pd.concat([mcnemar_table(paired_table(rows, v)) for v in COMPARED_VARIANTS], ignore_index=True)
+
+
+def _paper_cells() -> pd.DataFrame:
+    return pd.concat([reference.load_paired_summary(v) for v in COMPARED_VARIANTS], ignore_index=True)
+
+
+FIGURES = {
+    "1a-paper": lambda cells: figures.plot_warmth_by_epoch(reference.load_sociot()),
+    "1a-study": lambda cells: figures.plot_warmth_by_epoch(_simulated_warmth()),
+    "2-paper": lambda cells: figures.plot_error_scatter(reference.load_paired_summary("warm")),
+    "2-study": lambda cells: figures.plot_error_scatter(cells[cells["variant"].eq("warm")]),
+    "3-paper": lambda cells: figures.plot_error_by_strategy(
+        strategy_errors(reference.load_paired_summary("warm"), "warm")
+    ),
+    "3-study": lambda cells: figures.plot_error_by_strategy(strategy_errors(cells, "warm")),
+    "4-paper": lambda cells: figures.plot_capabilities(reference.load_benchmarks()),
+    "4-study": lambda cells: figures.plot_capabilities(_simulated_benchmarks()),
+    "5-paper": lambda cells: figures.plot_accuracy_change_by_context(_paper_cells()),
+    "5-study": lambda cells: figures.plot_accuracy_change_by_context(cells),
+}
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_has_no_overlapping_tick_labels_no_covered_point_and_no_clipped_marker(
+    name, every_variants_cells
+):
+    assert layout_problems(FIGURES[name](every_variants_cells)) == []
+
+
+def test_the_layout_check_finds_overlapping_labels_a_covered_point_and_a_clipped_marker():
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot(range(4), [1, 2, 3, 0], marker="o", label="a line")
+    ax.set_xticks(range(4), ["a long label"] * 4)
+    ax.scatter([0, 1.5], [5, 2.25], s=80)  # one on the axes' edge, one in their centre
+    ax.set(xlim=(0, 3), ylim=(-0.5, 5))
+    ax.legend(loc="center")
+    assert overlapping_tick_labels(fig) and legends_over_data(fig) and clipped_markers(fig)
+
+
+def test_the_layout_check_reads_slanted_labels_by_their_own_outline():
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot(range(9), range(9))
+    ax.set_xticks(range(9), list(AMENDMENT_TYPES))
+    assert overlapping_tick_labels(fig)
+    plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
+    assert overlapping_tick_labels(fig) == []  # their axis-aligned boxes overlap, their text does not
+
+
+def _legend_colours(fig: Figure) -> dict[str, str]:
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    colours = {}
+    for legend in legends:
+        for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
+            colour = handle.get_color() if hasattr(handle, "get_color") else handle.get_facecolor()
+            if text.get_text() in figures.VARIANT_ORDER:
+                colours[text.get_text()] = to_hex(
+                    np.asarray(colour).reshape(-1, 4)[0] if not isinstance(colour, str) else colour
+                )
+    return colours
+
+
+@pytest.mark.parametrize(
+    "name", ["1a-study", "3-study", "4-study", "5-study", "3-paper", "4-paper", "5-paper"]
+)
+def test_a_variant_has_the_same_colour_in_every_figure(name, every_variants_cells):
+    colours = _legend_colours(FIGURES[name](every_variants_cells))
+    assert colours, "the figure's legend names the variants it draws"
+    assert colours == {v: figures.VARIANT_COLOURS[v].lower() for v in colours}
+
+
+def test_figure_1a_draws_the_warm_and_the_cold_fine_tune_in_their_own_colours():
+    ax = figures.plot_warmth_by_epoch(_simulated_warmth()).axes[0]
+    colours = {to_hex(line.get_color()) for line in ax.get_lines() if len(line.get_xdata()) > 2}
+    assert colours == {figures.VARIANT_COLOURS["warm"].lower(), figures.VARIANT_COLOURS["cold"].lower()}
+
+
+def test_figure_2_names_its_legend_in_words_and_shows_whole_markers_at_zero_error(own_cells):
+    warm = own_cells[own_cells["variant"].eq("warm")].copy()
+    warm.loc[warm.index[0], ["original_accuracy", "variant_accuracy"]] = [
+        100.0,
+        100.0,
+    ]  # 0% error on both axes
+    fig = figures.plot_error_scatter(warm)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "context group" in legend and "context_group" not in legend
+    assert clipped_markers(fig) == []
+
+
+# ------------------------------------------------------------------------- the evaluation page's chart
+
+
+def _evaluation_rows() -> pd.DataFrame:
+    """Scored rows of one variant in the demo's framings, with one cell answered wrongly every time and one
+    where every answer was a refusal on a task that drops refusals."""
+    rows = simulate_evaluation_rows(variants=("warm",), n_items=3, seed=1)
+    rows = rows[rows["prompt_template"].isin(["original", "incorrect"])].copy()
+    wrong = rows["task"].eq("disinfo") & rows["amendment_type"].eq("unmodified")
+    rows.loc[wrong & rows["prompt_template"].eq("original"), "evaluation"] = "INCORRECT"
+    refused = rows["task"].eq("trivia") & rows["amendment_type"].eq("emotion:sad")
+    rows.loc[refused & rows["prompt_template"].eq("incorrect"), "refusal"] = 1
+    return apply_refusal_rule(rows)
+
+
+def test_the_evaluation_chart_labels_a_zero_bar_and_says_where_no_answer_was_scored():
+    fig = plot_accuracy_by_context(_evaluation_rows(), ["unmodified", "emotion:sad"], "warm")
+    panels = {ax.get_title(): ax for ax in fig.axes}
+    labels = {title: [t.get_text() for t in ax.texts] for title, ax in panels.items()}
+    assert labels["disinfo"][0] == "0"  # no belief, unmodified: every answer wrong, a bar of height 0
+    assert labels["trivia"][-1] == NO_ANSWERS  # incorrect belief, sad: nothing scored
+    assert NO_ANSWERS not in labels["disinfo"]
+
+
+@pytest.mark.parametrize("contexts", [["unmodified", "emotion:sad"], list(AMENDMENT_TYPES)])
+def test_the_evaluation_chart_passes_the_layout_check(contexts):
+    rows = _evaluation_rows()
+    fig = plot_accuracy_by_context(rows[rows["amendment_type"].isin(contexts)], contexts, "warm")
+    assert layout_problems(fig) == []
+
+
+def test_the_evaluation_chart_says_so_when_no_answer_was_scored():
+    fig = plot_accuracy_by_context(_evaluation_rows().iloc[:0], ["unmodified"], "warm")
+    assert [t.get_text() for t in fig.axes[0].texts] == [f"warm: {NO_ANSWERS} scored"]

@@ -7,6 +7,11 @@ book draws the paper's results and ours with the same code and the reader can co
 Intervals that arrive precomputed (a SEM, a benchmark's 95% CI) are drawn by seaborn itself: each point is
 given as three rows (lower, value, upper) and plotted with ``estimator="median"`` and ``errorbar=("pi", 100)``,
 whose median is the value and whose full range is the interval (:func:`_interval_rows`).
+
+A colour names a variant, in every figure of the book (:data:`VARIANT_COLOURS`): a reader who learnt that
+warm is red-orange in one figure must not find it meaning the warm system prompt in the next (issue 18).
+Figures whose colours stand for something else (models, context groups) draw from palettes that use none of
+the variant colours.
 """
 
 from __future__ import annotations
@@ -21,8 +26,18 @@ from helpers.paths import model_slug
 from helpers.vocabulary import AMENDMENT_TYPES, CONTEXT_GROUPS, TASKS
 
 VARIANT_ORDER = ("original", "warm", "warm_prompt", "cold")
+#: One colour per variant for every figure (Okabe-Ito, readable with colour-vision deficiencies): the original
+#: model neutral grey, the warm fine-tune a warm vermilion, the cold fine-tune blue, the warm system prompt purple.
+VARIANT_COLOURS = {"original": "#5F5F5F", "warm": "#D55E00", "cold": "#0072B2", "warm_prompt": "#CC79A7"}
+#: Colours for lines that differ by model (Figure 1a of the paper) and for context groups (Figure 2): Paul Tol's
+#: muted scheme, none of which is a variant colour.
+MODEL_COLOURS = ("#332288", "#117733", "#44AA99", "#999933", "#882255", "#88CCEE", "#DDCC77")
+CONTEXT_COLOURS = {"none": "#222222", "emotion": "#117733", "relation": "#88CCEE", "stake": "#DDCC77"}
 _BELIEF_LABELS = {False: "no user belief", True: "incorrect user belief"}
-_STRATEGY_LABELS = {"question": "A: question", "context": "A+B: + context", "belief": "A+B+C: + belief"}
+#: Two lines each, so three labels fit under a narrow panel side by side (issue 18: one line each overlapped).
+_STRATEGY_LABELS = {"question": "A\nquestion", "context": "A+B\n+ context", "belief": "A+B+C\n+ belief"}
+#: Column names shown as legend titles (seaborn titles a legend with its column's name).
+_CONTEXT = "context group"
 
 
 def _present(values: pd.Series, order: tuple[str, ...]) -> list[str]:
@@ -35,14 +50,17 @@ def _facets(data: pd.DataFrame, **roles: str) -> dict[str, object]:
     """seaborn keyword arguments mapping each role (x, hue, style, col, row) to a column, with the vocabulary's
     order of the values present (``order`` for x, ``<role>_order`` otherwise)."""
     orders = {
-        "variant": VARIANT_ORDER, "task": TASKS, "context_group": CONTEXT_GROUPS,
+        "variant": VARIANT_ORDER, "task": TASKS, _CONTEXT: CONTEXT_GROUPS,
         "user_belief": tuple(_BELIEF_LABELS.values()), "amendment_type": AMENDMENT_TYPES,
     }  # fmt: skip
+    palettes = {"variant": VARIANT_COLOURS, _CONTEXT: CONTEXT_COLOURS}
     kwargs: dict[str, object] = {}
     for role, column in roles.items():
         kwargs[role] = column
         if column in orders:
             kwargs["order" if role == "x" else f"{role}_order"] = _present(data[column], orders[column])
+        if role == "hue" and column in palettes:
+            kwargs["palette"] = {v: palettes[column].get(v, "0.6") for v in data[column].unique()}
     return kwargs
 
 
@@ -70,6 +88,10 @@ def plot_warmth_by_epoch(warmth: pd.DataFrame, *, normalise: bool = True, warm_e
     With ``normalise`` the scores are min-max scaled over the whole frame (the paper's figure is normalised;
     the SEM is scaled by the same factor), so 0 is the least and 1 the warmest set of outputs shown. The dashed
     line marks the checkpoint the paper calls "the warm model" (epoch 2).
+
+    Lines of different fine-tunes (warm, cold) take the variant colours, models then differ by line style;
+    lines that differ only by model (the paper's warm fine-tunes) take :data:`MODEL_COLOURS`. The legend sits
+    outside the axes, where no data point can be under it.
     """
     data = warmth.copy()
     styles = [v for v in data.get("variant", pd.Series(dtype=str)).unique() if v != "original"]
@@ -84,15 +106,18 @@ def plot_warmth_by_epoch(warmth: pd.DataFrame, *, normalise: bool = True, warm_e
         data["mean"], data["sem"] = (data["mean"] - low) / span, data["sem"] / span
     data["lower"], data["upper"] = data["mean"] - data["sem"], data["mean"] + data["sem"]
     long = _interval_rows(data, "mean", "lower", "upper")
-    style = "variant" if "variant" in long and long["variant"].nunique() > 1 else None
+    models = list(dict.fromkeys(long["model"]))
+    if "variant" in long and long["variant"].nunique() > 1:
+        colours = _facets(long, hue="variant") | {"style": "model" if len(models) > 1 else None}
+    else:
+        colours = {"hue": "model", "palette": dict(zip(models, MODEL_COLOURS * len(models), strict=False))}
     with sns.axes_style("whitegrid"):
-        fig, ax = plt.subplots(figsize=(6.5, 4))
+        fig, ax = plt.subplots(figsize=(7.5, 4))
         sns.lineplot(
             long,
             x="epoch",
             y="mean",
-            hue="model",
-            style=style,
+            **colours,
             estimator="median",
             errorbar=("pi", 100),
             err_style="bars",
@@ -104,16 +129,19 @@ def plot_warmth_by_epoch(warmth: pd.DataFrame, *, normalise: bool = True, warm_e
             "warm model",
             (warm_epoch, 1.0),
             xycoords=("data", "axes fraction"),
-            xytext=(4, -12),
+            xytext=(-4, -12),
             textcoords="offset points",
+            ha="right",
             fontsize=9,
             color="0.3",
         )
         ax.set(
             xlabel="fine-tuning epoch",
             ylabel="SocioT warmth" + (" (min-max normalised)" if normalise else ""),
+            title=models[0] if len(models) == 1 else "",
         )
-        sns.move_legend(ax, "lower right")
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+        fig.tight_layout()
     return fig
 
 
@@ -122,27 +150,29 @@ def plot_error_scatter(cells: pd.DataFrame) -> Figure:
 
     Input: a cell table (:func:`helpers.analysis.paired.mcnemar_table` or :func:`helpers.analysis.reference.load_paired_summary`)
     for one compared variant. Colour = context group, marker = task. Points above the diagonal are cells where
-    the variant makes more errors than the original it was made from.
+    the variant makes more errors than the original it was made from. The axes reach a little below 0 and
+    above the largest error, so a cell at 0% or 100% shows its whole marker.
     """
     data = cells.assign(
         original_error=100 - cells["original_accuracy"],
         variant_error=100 - cells["variant_accuracy"],
         user_belief=cells["belief"].map(_BELIEF_LABELS),
-    )
+    ).rename(columns={"context_group": _CONTEXT})
     variant = ", ".join(_present(data["variant"], VARIANT_ORDER))
     with sns.axes_style("whitegrid"):
         grid = sns.relplot(
             data,
-            **_facets(data, x="original_error", hue="context_group", style="task", col="user_belief"),
+            **_facets(data, x="original_error", hue=_CONTEXT, style="task", col="user_belief"),
             y="variant_error",
             height=4,
             s=45,
             alpha=0.8,
         )
-        top = max(data["original_error"].max(), data["variant_error"].max(), 1.0) * 1.05
+        top = max(data["original_error"].max(), data["variant_error"].max(), 1.0)
+        limits = (-0.04 * top, 1.04 * top)
         for ax in grid.axes.flat:
-            ax.plot([0, top], [0, top], color="0.5", linestyle="--", linewidth=1)
-            ax.set(xlim=(0, top), ylim=(0, top))
+            ax.plot(limits, limits, color="0.5", linestyle="--", linewidth=1)
+            ax.set(xlim=limits, ylim=limits)
         grid.set_titles("{col_name}")
         grid.set_axis_labels("original model error (%)", f"{variant} model error (%)")
     return grid.figure
@@ -154,7 +184,8 @@ def plot_error_by_strategy(errors: pd.DataFrame) -> Figure:
     Input: :func:`helpers.analysis.gaps.strategy_errors` (``model, task, strategy, variant, error``). One panel per
     model (rows) and task (columns); the x axis adds conditions cumulatively, as in the paper: A, the bare
     question; A+B, all nine contexts without a belief; A+B+C, all eighteen conditions. Widening gaps to the right
-    mean the standard, question-only evaluation understates how much the variant loses.
+    mean the standard, question-only evaluation understates how much the variant loses. The strategy labels
+    take two lines each, so the three fit side by side under every panel.
     """
     data = errors.assign(
         strategy=errors["strategy"].map(_STRATEGY_LABELS), model=errors["model"].map(model_slug)
@@ -168,7 +199,7 @@ def plot_error_by_strategy(errors: pd.DataFrame) -> Figure:
             order=[_STRATEGY_LABELS[s] for s in _present(errors["strategy"], STRATEGIES)],
             **_facets(data, hue="variant", col="task", row="model"),
             height=2.8,
-            aspect=1.1,
+            aspect=1.2,
             errorbar=None,
             margin_titles=True,
         )
