@@ -1,4 +1,4 @@
-"""The GPU path (issue 13): generation in bfloat16 on CUDA, LoRA training with trl's own loss, QLoRA.
+"""The GPU path: generation in bfloat16 on CUDA, LoRA training with trl's own loss, QLoRA.
 
 Every test here needs a CUDA device and is skipped without one, so CI (CPU only) reports them as skipped. They
 are the checks a machine with a GPU runs first (`tools/device_check.sh` runs this file there): the same tiny

@@ -232,7 +232,7 @@ def test_n_train_draws_a_seeded_subset_and_refuses_more_than_exist():
     assert error.value.name == "n_train"
 
 
-# ------------------------------------------------------------------------------------- kills and damage (issue 11)
+# ------------------------------------------------------------------------------------------- kills and damage
 
 
 class _Killed(Exception):

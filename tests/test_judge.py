@@ -1,5 +1,5 @@
 """The LLM judge over a real HTTP server on 127.0.0.1: prompts, verdict parsing, injected faults, concurrency,
-the cache, and the key that never prints (issue 9 items 11 and 15, issue 11 item 5, issue 13 item 2)."""
+the cache, and the key that never prints."""
 
 from __future__ import annotations
 

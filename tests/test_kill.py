@@ -1,4 +1,4 @@
-"""Kill anywhere, lose nothing (issue 11): generation SIGKILLed at random moments, then completed.
+"""Kill anywhere, lose nothing: generation SIGKILLed at random moments, then completed.
 
 A real subprocess (tests/kill_worker.py) answers 24 prompts into a JSONL cache and is SIGKILLed ten times at
 random moments of its generation; every other round the cache is also cut at a random byte of its last line, as a

@@ -49,6 +49,6 @@ def study_dir(study: str) -> Path:
 
     Every stage, the runner and the book find a study's folder here, so this one check covers every entry point
     (config, notebook parameters, command line): ``..``, ``../x`` or ``a/b`` raise a ParameterError naming
-    ``study`` (issue 11).
+    ``study``.
     """
     return results_root() / check_name("study", study)

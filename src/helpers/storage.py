@@ -1,7 +1,7 @@
 """Atomic, resumable file output, and validated reading of what earlier runs wrote.
 
 Long runs must survive a kill, a crash or a failing judge without losing finished work and without ever using a
-damaged result (docs/design.md; issue 11). Three rules follow:
+damaged result (docs/design.md). Three rules follow:
 
 - every table is written to a temporary file in the same folder, fsynced and renamed into place, so a reader
   sees the old file or the new one, never half of one;

@@ -57,7 +57,7 @@ _NAME_KINDS = ("study", "run", "model")
 
 
 def check_name(kind: str, value: Any) -> str:
-    """A study, run or model name that cannot lead a path outside the results and cache folders (issue 11).
+    """A study, run or model name that cannot lead a path outside the results and cache folders.
 
     Study and run names become folder and file names under ``results/``, so they are one plain path component:
     letters, digits, ``_``, ``.`` and ``-``, and not ``.`` or ``..``. A model is the embedded model's name

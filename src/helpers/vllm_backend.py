@@ -1,9 +1,10 @@
 """vLLM as a second generation backend: one engine per base model, adapters served as LoRA requests.
 
-At the paper's scale (about 182,000 evaluation answers per model of up to 70B parameters, docs/study.md section 4;
-issue 13) Hugging Face ``generate`` keeps one GPU busy at a time; vLLM's continuous batching and tensor
-parallelism do the same sampling many times faster. The backend is chosen per stage with ``backend: hf | vllm``;
-``hf`` stays the default and the only CPU path (docs/design.md, "Scale").
+At the paper's scale (about 182,000 evaluation answers per model of up to 70B parameters, docs/study.md
+section 4) the project's own decode loop (:func:`helpers.generation.generate_responses`, batches planned up
+front over a transformers model) keeps one GPU busy at a time; vLLM's continuous batching and tensor
+parallelism do the same sampling many times faster. The backend is chosen per stage with
+``backend: hf | vllm``; ``hf`` stays the default and the only CPU path (docs/design.md, "Scale").
 
 What stays the same as :func:`helpers.generation.generate_responses`, so a stage can switch backend without
 touching anything else:
@@ -39,7 +40,8 @@ from helpers.storage import append_jsonl, read_jsonl
 from helpers.validation import ParameterError, check_choice, check_positive_int
 
 BACKENDS = ("hf", "vllm")
-"""``hf``: Hugging Face ``generate`` (default; CPU and GPU). ``vllm``: the vLLM engine (CUDA GPUs)."""
+"""``hf``: the project's decode loop over a transformers model (``helpers.generation``; default, CPU and GPU).
+``vllm``: the vLLM engine (CUDA GPUs)."""
 
 VLLM_PIN = "vllm==0.33.0"
 """The vLLM release this backend was written against (its ``LLM``, ``SamplingParams`` and ``LoRARequest``)."""
@@ -72,7 +74,7 @@ def check_tensor_parallel_size(tensor_parallel_size: int) -> int:
 
 
 def vllm_model_id(model_id: str) -> str:
-    """The identity cache keys are computed from, so vLLM answers and Hugging Face answers never mix."""
+    """The identity cache keys are computed from, so vLLM answers and ``hf`` backend answers never mix."""
     return f"{model_id}|vllm"
 
 

@@ -200,7 +200,7 @@ def prompt_records(
     seed: int = 0,
 ) -> list[dict[str, str]]:
     """Every prompt variant of one item (every item when ``item_id`` is None) as plain records, so that anyone
-    can read exactly what was sent (``python -m helpers prompts``; issue 9 item 19).
+    can read exactly what was sent (``python -m helpers prompts``).
 
     The statement drawn for a prompt depends on the item set and seed (:func:`assign_context_statements`):
     pass the study's ``n_items`` and ``seed`` to see its draw. ``all_statements`` gives one variant per

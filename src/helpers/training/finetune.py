@@ -352,7 +352,7 @@ def _publish_checkpoint(saved: Path, target: Path, info: dict[str, Any]) -> None
 
     transformers writes ``.trainer/checkpoint-<step>`` file by file; that folder is flushed, renamed to a hidden
     staging name, given our info file, and only then renamed to ``checkpoint-epoch-<e>``. A kill at any moment
-    leaves no checkpoint of that epoch or a complete one (issue 11).
+    leaves no checkpoint of that epoch or a complete one.
     """
     staging = target.with_name(f".{target.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)

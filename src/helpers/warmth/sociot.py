@@ -432,9 +432,10 @@ def generate_variant_responses(
 ) -> list[str]:
     """Answers of one variant to the validation prompts, cached under ``warmth/generations/``.
 
-    ``backend`` is ``hf`` (Hugging Face, the CPU path: the model and adapter loaded for this variant) or ``vllm``
-    (one engine per base model serves the original and every checkpoint as a LoRA request; issue 13). Both write
-    the same cache records, and the vLLM backend keys its answers apart from the HF backend's.
+    ``backend`` is ``hf`` (the project's decode loop in ``helpers.generation``, the CPU path: the model and
+    adapter loaded for this variant) or ``vllm`` (one engine per base model serves the original and every
+    checkpoint as a LoRA request). Both write the same cache records, and the vLLM backend keys its answers apart
+    from the ``hf`` backend's.
     """
     from helpers.vllm_backend import answer_function
 
