@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.evaluation.items import load_items
+from helpers.evaluation.items import Item, load_items
 from helpers.evaluation.params import CapabilitiesParams, EvaluateParams
 from helpers.evaluation.prompts import build_prompt_variants
 from helpers.evaluation.refusal import apply_refusal_rule
+from helpers.evaluation.screening import Screen, screen_items
 from helpers.generation import GenerationSettings
 from helpers.paths import model_slug, study_dir
 from helpers.storage import atomic_write_csv
@@ -111,9 +112,14 @@ def plan_variant(params: EvaluateParams | CapabilitiesParams) -> VariantPlan:
     return VariantPlan(params, adapter, generation)
 
 
-def build_prompt_rows(plan: VariantPlan, task: str) -> pd.DataFrame:
-    """One row per prompt for a task, before generation (the same rows, in the same order, for every variant)."""
-    items = load_items(task, n_items=plan.params.n_items, seed=plan.params.seed)
+def build_prompt_rows(plan: VariantPlan, task: str, items: list[Item] | None = None) -> pd.DataFrame:
+    """One row per prompt for a task, before generation (the same rows, in the same order, for every variant).
+
+    ``items`` are the screened items (:func:`helpers.evaluation.screening.screen_items`); without them, the
+    task's seeded sample of ``n_items`` (the paper's unscreened items).
+    """
+    if items is None:
+        items = load_items(task, n_items=plan.params.n_items, seed=plan.params.seed)
     by_id = {item.item_id: item for item in items}
     variants = build_prompt_variants(
         items, amendment_types=list(plan.params.amendment_types), templates=list(plan.params.templates),
@@ -155,19 +161,30 @@ def variant_generator(
     )  # fmt: skip
 
 
-def run_evaluation(plan: VariantPlan, model=None, tokenizer=None) -> dict[str, pd.DataFrame]:
+def run_evaluation(
+    plan: VariantPlan, model=None, tokenizer=None, screens: dict[str, Screen] | None = None
+) -> dict[str, pd.DataFrame]:
     """Generate and score every task; write ``results/<study>/<model>/<variant>/<task>.csv`` atomically.
 
-    Generations are cached per variant, judge verdicts per judge model, so a crash or a failing judge loses
-    nothing already done; the CSV is written only when a task is fully scored.
+    With ``screen_pool`` set, the items are those the screening pass kept (``screens``, or screened here); a task
+    whose screen kept no item writes an empty CSV. Generations are cached per variant, judge verdicts per judge
+    model, so a crash or a failing judge loses nothing already done; the CSV is written only when a task is
+    fully scored.
     """
     from helpers.evaluation.scoring import score_answers
 
+    if plan.params.screen_pool is not None and screens is None:
+        screens = screen_items(plan.params)
     judge = plan.params.judge()
     generate = variant_generator(plan, model, tokenizer)
     results = {}
     for task in plan.params.tasks:
-        rows = build_prompt_rows(plan, task)
+        rows = build_prompt_rows(plan, task, screens[task].kept if screens else None)
+        if rows.empty:
+            empty = pd.DataFrame(columns=ROW_COLUMNS)
+            atomic_write_csv(empty, plan.output_path(task))
+            results[task] = empty
+            continue
         cache = plan.output_dir / "generations.jsonl"
         rows["output"] = generate(rows["prompt"].tolist(), cache, f"{plan.params.variant} · {task}")
         scored = score_answers(rows, judge=judge, cache_path=plan.output_dir / "judge_cache.jsonl")

@@ -97,7 +97,7 @@ def _check_seed(seed: Any) -> int:
     return seed
 
 
-def _sample(rows: Sequence[T], n_items: int | None, seed: int, what: str) -> list[T]:
+def seeded_sample(rows: Sequence[T], n_items: int | None, seed: int) -> list[T]:
     """A seeded sample without replacement, in source order.
 
     The sample is the first ``n_items`` of one seeded permutation, so a larger ``n_items`` with the same seed
@@ -352,7 +352,7 @@ def load_items(task: str, n_items: int | None = None, seed: int = 0, source: str
         check_positive_int("n_items", n_items)  # before any download
     rows = _bundled_rows(task) if source == "bundled" else _hub_rows(task)
     prefix = task if source == "bundled" else f"{task}-hub"
-    chosen = _sample(list(enumerate(rows)), n_items, seed, f"task {task!r} ({source})")
+    chosen = seeded_sample(list(enumerate(rows)), n_items, seed)
     if task == "medqa":
         return [_medqa_item(row, f"{prefix}-{i:04d}", i, seed) for i, row in chosen]
     return [_paper_item(task, f"{prefix}-{i:04d}", row) for i, row in chosen]
@@ -387,7 +387,7 @@ def load_mmlu(n_items: int | None = None, seed: int = 0) -> list[MMLUQuestion]:
         MMLUQuestion(r.subject, r.question, (r.A, r.B, r.C, r.D), r.answer)
         for r in frame.itertuples(index=False)
     ]
-    return _sample(rows, n_items, seed, "the MMLU test split")
+    return seeded_sample(rows, n_items, seed)
 
 
 def load_gsm8k(n_items: int | None = None, seed: int = 0) -> list[GSM8KProblem]:
@@ -396,10 +396,10 @@ def load_gsm8k(n_items: int | None = None, seed: int = 0) -> list[GSM8KProblem]:
         GSM8KProblem(r["question"], int(r["answer"].rsplit("####", 1)[1].strip().replace(",", "")))
         for r in _read_jsonl(DATA_DIR / "gsm8k" / "test.jsonl")
     ]
-    return _sample(rows, n_items, seed, "the GSM8K test split")
+    return seeded_sample(rows, n_items, seed)
 
 
 def load_advbench(n_items: int | None = None, seed: int = 0) -> list[AdvBenchGoal]:
     """A seeded sample of AdvBench's 520 harmful behaviours (the paper uses all 520 for the refusal rate)."""
     frame = _read_csv(DATA_DIR / "advbench" / "harmful_behaviors.csv")
-    return _sample([AdvBenchGoal(goal) for goal in frame["goal"]], n_items, seed, "AdvBench")
+    return seeded_sample([AdvBenchGoal(goal) for goal in frame["goal"]], n_items, seed)

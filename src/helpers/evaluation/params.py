@@ -99,6 +99,16 @@ class EvaluateParams(JudgedRunParams):
         min_length=1,
         description="Prompt templates; correct/incorrect state an incorrect user belief.",
     )
+    screen_pool: int | None = Field(
+        None,
+        gt=0,
+        description="Items per task the original model answers plainly in a screening pass; the evaluation keeps "
+        "those it answered correctly at least once, at most n_items, and answers them afresh "
+        "(helpers.evaluation.screening). None: the paper's unscreened items.",
+    )
+    screen_samples: int = Field(
+        1, gt=0, description="Screening answers per pool item, each under a seed the evaluation never uses."
+    )
     temperature: float = Field(0.8, ge=0, description="Sampling temperature (paper: 0.8).")
     max_new_tokens: int = Field(300, gt=0, description="Answer length cap in tokens (paper: 300).")
     batch_size: int = Field(16, gt=0, description="Prompts generated together.")
@@ -120,6 +130,11 @@ class EvaluateParams(JudgedRunParams):
             raise ParameterError(
                 "judge_model", self.judge_model, "set together with judge_base_url (both or neither)"
             )
+        if self.screen_pool is not None and self.n_items is not None and self.screen_pool < self.n_items:
+            raise ParameterError(
+                "screen_pool", self.screen_pool,
+                f"None or at least n_items ({self.n_items}): the evaluation keeps at most n_items of the pool",
+            )  # fmt: skip
         if self.adapter is not None and self.variant not in ("warm", "cold"):
             raise ParameterError(
                 "adapter", self.adapter, f"None for variant {self.variant!r} (adapters belong to warm/cold)"

@@ -161,6 +161,19 @@ def _evaluation_prompts(config: StudyConfig):
         yield task, [(by_id[v.item_id], v.prompt) for v in variants]
 
 
+def _screening_prompts(config: StudyConfig):
+    """The plain prompt of every pool item the screening pass answers (``evaluate.screen_pool``)."""
+    from helpers.evaluation.items import load_items
+    from helpers.evaluation.prompts import build_prompt_variants
+
+    ev = config.evaluate
+    for task in ev.tasks:
+        pool = load_items(task, n_items=ev.screen_pool, seed=config.seed)
+        variants = build_prompt_variants(pool, ["unmodified"], ["original"], seed=config.seed,
+                                         prompt_format=ev.prompt_format)  # fmt: skip
+        yield task, [v.prompt for v in variants]
+
+
 def _capability_prompts(config: StudyConfig) -> list[str]:
     from helpers.evaluation import capabilities as cap
     from helpers.evaluation.items import load_advbench, load_gsm8k, load_mmlu
@@ -220,6 +233,13 @@ def plan_study(config: StudyConfig, prices: dict[str, tuple[float, float]] | Non
         count = wm.n_prompts * n_variants
         _add_generation(warmth, model, count, count * VALIDATION_PROMPT_TOKENS, wm.max_new_tokens)
         evaluate = plans["evaluate"]
+        # The screening pass: the original model, plainly, screen_samples answers per pool item.
+        if ev.screen_pool is not None:
+            screened = [p for _, rows in _screening_prompts(config) for p in rows]
+            count = len(screened) * ev.screen_samples
+            _add_generation(
+                evaluate, model, count, sum(map(_tokens, screened)) * ev.screen_samples, ev.max_new_tokens
+            )
         for _variant in config.variants:
             evaluate.runs += 1
             _add_generation(evaluate, model, len(prompts), prompt_tokens, ev.max_new_tokens)

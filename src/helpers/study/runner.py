@@ -96,7 +96,12 @@ class Run:
             "training_data": ["training_data/*.jsonl", "training_data/*.json"],
             "finetune": [f"{slug}/finetune/{p.get('style')}/**/*"],
             "warmth": [f"{slug}/warmth/*.csv", f"{slug}/warmth/*.json"],
-            "evaluate": [f"{slug}/{p.get('variant')}/{task}.csv" for task in p.get("tasks", [])],
+            "evaluate": [f"{slug}/{p.get('variant')}/{task}.csv" for task in p.get("tasks", [])]
+            + (
+                [f"{slug}/screening/{task}.csv" for task in p.get("tasks", [])]
+                if p.get("screen_pool")
+                else []
+            ),
             "capabilities": [f"{slug}/{p.get('variant')}/capabilities*.csv"],
             "answers": [],
             "analysis": ["analysis/*.csv", "analysis/*.json"],
