@@ -76,3 +76,24 @@ def test_any_other_error_of_the_build_is_a_bug_and_keeps_its_traceback(monkeypat
     monkeypatch.setattr(helpers.study.book, "build_book", broken)
     with pytest.raises(RuntimeError, match="a bug in the book builder"):
         main(["build-book", str(tmp_path / "study.yaml")])
+
+
+def test_the_module_docstring_lists_every_subcommand():
+    import argparse
+
+    import helpers.cli
+
+    parser = helpers.cli.build_parser()
+    [sub] = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    assert sub.choices and all(f"python -m helpers {name}" in helpers.cli.__doc__ for name in sub.choices)
+
+
+def test_serve_passes_model_host_and_port_to_the_server(monkeypatch):
+    import helpers.serve
+
+    calls = []
+    monkeypatch.setattr(
+        helpers.serve, "serve", lambda model, host, port, device: calls.append((model, host, port, device))
+    )
+    assert main(["serve", "--model", "some/model", "--port", "8123"]) == 0
+    assert calls == [("some/model", "127.0.0.1", 8123, "auto")]

@@ -1,10 +1,17 @@
 """Command-line entry points used by the Makefile and by readers re-running the study.
 
-``python -m helpers prepare-model``        convert the embedded default model once
-``python -m helpers run CONFIG``           run every stage of a study with papermill (skips finished runs)
-``python -m helpers status CONFIG``        list done / pending / failed runs
-``python -m helpers build-book CONFIG``    assemble the executed notebooks into the HTML book
-``python -m helpers benchmark``            measure generation throughput on this machine
+``python -m helpers prepare-model``          convert the embedded default model once
+``python -m helpers run CONFIG``             run every stage of a study with papermill (skips finished runs)
+``python -m helpers status CONFIG``          list done / pending / stale / failed runs
+``python -m helpers build-book CONFIG``      assemble the executed notebooks into the HTML book
+``python -m helpers snapshot CONFIG``        copy the executed study into ``snapshots/<study>/`` (``make read``)
+``python -m helpers plan CONFIG``            generations, tokens, GPU-hours and API cost before running
+``python -m helpers benchmark``              measure generation throughput on this machine
+``python -m helpers samples FOLDER...``      the rule scorer against the authors' labelled sample outputs
+``python -m helpers prompts --task T``       every prompt variant of a task's items, as sent
+``python -m helpers serve``                  a local OpenAI-compatible server for the judge and the rewriter
+``python -m helpers exercise N``             write an exercise's config and run what it needs (book/teaching.md)
+``python -m helpers check-exercise N``       grade an exercise's rerun against the committed snapshot
 """
 
 from __future__ import annotations
@@ -139,6 +146,33 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from helpers.serve import serve
+
+    serve(args.model, host=args.host, port=args.port, device=args.device)
+    return 0
+
+
+def _exercise(args: argparse.Namespace) -> int:
+    from helpers.study.exercises import get_exercise, run_exercise
+
+    outcome = run_exercise(args.number)
+    failed = sorted(name for name, result in outcome.items() if result in ("failed", "blocked"))
+    if failed:
+        print(f"Runs not completed: {', '.join(failed)}")
+        return 1
+    print(f"Done: check it with `python -m helpers check-exercise {get_exercise(args.number).id}`")
+    return 0
+
+
+def _check_exercise(args: argparse.Namespace) -> int:
+    from helpers.study.exercises import check_exercise
+
+    result = check_exercise(args.number, args.study)
+    print(result.report())
+    return 0 if result.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,6 +267,28 @@ def build_parser() -> argparse.ArgumentParser:
         return 0
 
     prompts.set_defaults(func=_prompts)
+    serve = sub.add_parser(
+        "serve", help="answer OpenAI chat requests with a local model (the judge and rewriter, offline)"
+    )
+    serve.add_argument("--model", default="embedded:SmolLM2-135M-Instruct", help="the model to serve")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: this machine only)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port (base URL http://HOST:PORT/v1)")
+    serve.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    serve.set_defaults(func=_serve)
+    exercise = sub.add_parser(
+        "exercise",
+        help="write configs/demo-exN.yaml for an exercise of book/teaching.md and run what it needs",
+    )
+    exercise.add_argument("number", help="the exercise's number in book/teaching.md")
+    exercise.set_defaults(func=_exercise)
+    check = sub.add_parser(
+        "check-exercise", help="PASS/FAIL an exercise's rerun against the demo's committed snapshot"
+    )
+    check.add_argument("number", help="the exercise's number in book/teaching.md")
+    check.add_argument("--study", help="the study holding the rerun (default: the exercise's, demo-exN)")
+    check.set_defaults(func=_check_exercise)
     return parser
 
 
