@@ -15,7 +15,9 @@ on one half and checked on the other (``tests/test_scorer_check.py``).
 Those samples are the answers the rules were written against, so agreement on them is in-sample. The second,
 out-of-sample set is drawn from the demo's own SmolLM2-135M answers by :func:`draw_validation_sample` and
 labelled blind to the rule scorer (``data/scorer_validation/smollm2_demo``, its ``GUIDE.md`` says how and by
-whom).
+whom; :func:`validation_rows` loads it). :func:`agreement_by_set` measures the scorer on both sets, and
+:func:`interpretable_tasks` names the tasks where it beats the majority baseline out of sample: the only tasks
+whose rule-scored demo numbers the analysis can read (docs/design.md, "Rule scorer, validated out of sample").
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +50,13 @@ VALIDATION_COLUMNS = [
     "correct_answer", "incorrect_answer", "options", "prompt", "answer",
 ]  # fmt: skip
 VARIANTS = ("original", "warm")
-AGREEMENT_COLUMNS = ["task", "n", "agreement", "baseline", "kappa"]
+AGREEMENT_COLUMNS = ["task", "n", "agreement", "baseline", "kappa", "beats_baseline"]
+#: The two labelled sets the page compares: the one the rules were written on, and the one labelled after them.
+LABELLED_SETS = {
+    "qwen32b_gpt4o": "Qwen-2.5-32B answers, the authors' GPT-4o labels (in sample: the rules were written on them)",
+    "smollm2_demo": "SmolLM2-135M demo answers, blind labels (out of sample)",
+}
+OUT_OF_SAMPLE = "smollm2_demo"
 #: Per task: the column naming the question, the template column and the answer columns of the original file.
 _FIELDS = {
     "trivia": ("content_key", "prompt_template", ("correct_answer", "incorrect_answer")),
@@ -272,13 +280,16 @@ def cohen_kappa(reference: Sequence[str], scores: Sequence[str]) -> float:
 
 
 def scorer_agreement(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per task: ``n``, ``agreement`` of the rule scorer with the reference labels, ``baseline``, ``kappa``.
+    """Per task: ``n``, ``agreement`` with the reference labels, ``baseline``, ``kappa`` and ``beats_baseline``.
 
     ``rows`` are evaluation rows whose ``evaluation`` holds the reference verdict (the authors' GPT-4o labels,
     as from :func:`labelled_samples`) with ``task, question, correct_answer, incorrect_answer, output`` and,
     for the echo rule, ``prompt``. The rows are rescored with the rule scorer (``score_answers`` without a
     judge). ``baseline`` is the share of the commonest reference label in the task; ``kappa`` is Cohen's kappa
-    (:func:`cohen_kappa`, NaN when undefined). Tasks come in the order of ``helpers.vocabulary.TASKS``.
+    (:func:`cohen_kappa`, NaN when undefined). ``beats_baseline`` is ``agreement > baseline``: a scorer that
+    says the commonest label every time ties the baseline and does not beat it, and where every reference label
+    is the same (baseline 1) nothing can beat it, because such a set cannot show that the scorer tells the two
+    labels apart. Tasks come in the order of ``helpers.vocabulary.TASKS``.
     """
     if rows.empty:
         raise ParameterError("rows", "an empty table", "labelled evaluation rows")
@@ -293,13 +304,78 @@ def scorer_agreement(rows: pd.DataFrame) -> pd.DataFrame:
     for task in [t for t in TASKS if t in set(rows["task"])]:
         mask = (rows["task"] == task).to_numpy()
         ref, rule = reference[mask], rescored[mask]
+        agreement = float((ref == rule).mean())
+        baseline = float(pd.Series(ref).value_counts(normalize=True).max())
         result.append(
             {
                 "task": task,
                 "n": int(mask.sum()),
-                "agreement": float((ref == rule).mean()),
-                "baseline": float(pd.Series(ref).value_counts(normalize=True).max()),
+                "agreement": agreement,
+                "baseline": baseline,
                 "kappa": cohen_kappa(ref, rule),
+                "beats_baseline": bool(agreement > baseline and not np.isclose(agreement, baseline)),
             }
         )
     return pd.DataFrame(result, columns=AGREEMENT_COLUMNS)
+
+
+def agreement_by_set(sets: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """:func:`scorer_agreement` of each labelled set, stacked, with the set's name in a first column ``set``.
+
+    ``sets`` maps a name to labelled rows (default: :data:`LABELLED_SETS`' two sets, the authors' Qwen-32B
+    samples from :func:`labelled_samples` and the blind-labelled demo answers from :func:`validation_rows`).
+    """
+    if sets is None:
+        sets = {"qwen32b_gpt4o": labelled_samples(), "smollm2_demo": validation_rows()}
+    return pd.concat(
+        [scorer_agreement(rows).assign(set=name) for name, rows in sets.items()], ignore_index=True
+    ).reindex(columns=["set", *AGREEMENT_COLUMNS])
+
+
+def interpretable_tasks(agreement: pd.DataFrame | None = None) -> list[str]:
+    """The tasks whose rule-scored numbers can be read: the scorer beats the majority baseline out of sample.
+
+    Why: in-sample agreement shows only that the rules fit the answers they were written on (docs/design.md,
+    "Rule scorer, validated out of sample"); a task where, on answers labelled after the rules, the scorer does
+    no better than always saying the commonest label gives accuracies that say nothing about the model. The
+    analysis names the other tasks as not interpretable. ``agreement`` is :func:`scorer_agreement` of the
+    out-of-sample set, or :func:`agreement_by_set`'s table (its :data:`OUT_OF_SAMPLE` rows are used); default:
+    computed from :func:`validation_rows`. Tasks come in the order of ``helpers.vocabulary.TASKS``.
+    """
+    table = scorer_agreement(validation_rows()) if agreement is None else agreement
+    if "set" in table.columns:
+        table = table[table["set"] == OUT_OF_SAMPLE]
+    beats = set(table.loc[table["beats_baseline"].astype(bool), "task"])
+    return [task for task in TASKS if task in beats]
+
+
+def _join(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def scorer_verdict(agreement: pd.DataFrame) -> str:
+    """The page's verdict in a sentence or two, computed from :func:`scorer_agreement` of the out-of-sample set.
+
+    It names the tasks where the scorer beats the majority baseline, the tasks where it does not (their demo
+    numbers are not interpretable), and among those the ones whose labels are all the same, where no scorer
+    could beat the baseline.
+    """
+    table = agreement[agreement["set"] == OUT_OF_SAMPLE] if "set" in agreement.columns else agreement
+    good = interpretable_tasks(table)
+    bad = [task for task in table["task"] if task not in good]
+    constant = [task for task in bad if np.isclose(float(table.set_index("task").loc[task, "baseline"]), 1.0)]
+    if not bad:
+        return f"Out of sample the rule scorer beats the majority baseline on every task ({_join(good)})."
+    sentence = (
+        f"Out of sample the rule scorer beats the majority baseline on {_join(good)}; "
+        if good
+        else "Out of sample the rule scorer beats the majority baseline on no task; "
+    )
+    sentence += f"on {_join(bad)} it does not, so the demo's numbers for {'it' if len(bad) == 1 else 'them'} "
+    sentence += "are not interpretable."
+    if constant:
+        sentence += (
+            f" On {_join(constant)} every label is the same, so no scorer can beat the baseline there: the set"
+            " cannot show whether the scorer tells the two labels apart."
+        )
+    return sentence
