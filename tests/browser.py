@@ -5,8 +5,9 @@ driven with Playwright for Python against Debian's Chromium (``/usr/bin/chromium
 Playwright never downloads a browser here). Each page is checked for the classes of defect issue 12 lists from
 screenshots of the demo build: console errors and uncaught exceptions, failed requests, broken images, notebook
 pages whose image outputs did not render, page titles shared by several pages (navigation looks broken), tables
-wider than the text column, and absolute paths of this machine in the page text (:func:`machine_paths`). A
-full-page screenshot of every page is saved as a test artefact.
+wider than the text column, and absolute paths of this machine in the page text (:func:`machine_paths`).
+Issue 18 adds printed output that lists a file as missing although no run of the study was meant to write it
+(:func:`listed_missing_files`). A full-page screenshot of every page is saved as a test artefact.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sysconfig
 import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,9 @@ CHROMIUM_ARGS = [
 ABSOLUTE_PATH = re.compile(r"(?<![\w.~:-])/+[^\s\"'<>()\[\]]+")
 REDIRECT = re.compile(r"<meta[^>]+http-equiv=[\"']?refresh", re.IGNORECASE)
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+#: A file listed as missing in printed output, as the analysis page lists them: "missing: <model>/<variant>/x.csv"
+#: (a path relative to the study's results, at least one folder deep).
+MISSING_FILE = re.compile(r"\bmissing:\s*([\w.-]+(?:/[\w.:-]+)+)")
 
 # In the browser: every image loads eagerly (lazy images below the fold would otherwise read as broken).
 _LOAD_IMAGES = "() => document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')"
@@ -53,6 +57,7 @@ _IMAGES_SETTLED = "() => Array.from(document.images).every(i => i.complete)"
 _BROKEN_IMAGES = """() => Array.from(document.images)
     .filter(i => i.complete && i.naturalWidth === 0)
     .map(i => i.getAttribute('src') || '(no src)')"""
+_PRINTED_TEXT = "() => Array.from(document.querySelectorAll('pre')).map(p => p.innerText)"
 _CONTENT_IMAGES = """() => Array.from(document.querySelectorAll('article img, main img'))
     .filter(i => i.naturalWidth > 0).length"""
 _WIDE_TABLES = """() => {
@@ -173,6 +178,22 @@ def machine_paths(text: str, roots: list[Path] | None = None) -> list[str]:
     return sorted(found)
 
 
+def listed_missing_files(printed: str) -> list[str]:
+    """The files a page's printed output lists as missing (``missing: <path>``), in order, each once."""
+    return list(dict.fromkeys(MISSING_FILE.findall(printed)))
+
+
+def recorded_outputs(study_root: Path) -> set[str]:
+    """The files the runs of the study at ``study_root`` are responsible for, relative to it: the ``outputs``
+    the runner records in each ``runs/<run>.json`` (docs/design.md). What a check passes as ``expected_files``
+    for a study whose runs have all finished."""
+    return {
+        path
+        for record in sorted(Path(study_root, "runs").glob("*.json"))
+        for path in json.loads(record.read_text(encoding="utf-8")).get("outputs") or {}
+    }
+
+
 def expected_image_outputs(html_dir: Path, page: str) -> int:
     """How many image outputs the page's notebook shows (glued outputs, shown elsewhere, are not counted)."""
     source = html_dir / "_sources" / Path(page).with_suffix(".ipynb")
@@ -208,7 +229,12 @@ def serve(html_dir: Path) -> Iterator[str]:
 
 
 def _check_page(
-    page: Page, url: str, name: str, expected_images: int, roots: list[Path]
+    page: Page,
+    url: str,
+    name: str,
+    expected_images: int,
+    roots: list[Path],
+    expected_files: Collection[str] | None,
 ) -> tuple[list[Problem], str]:
     """Load one page and return its problems (all but duplicate titles) and its title."""
     problems: list[Problem] = []
@@ -234,6 +260,11 @@ def _check_page(
         add("wide table", f"{table['excess']} px wider than the text column (columns: {table['columns']})")
     for path in machine_paths(page.inner_text("body"), roots):
         add("machine path", path)
+    for path in listed_missing_files("\n".join(page.evaluate(_PRINTED_TEXT))):
+        if expected_files is None:
+            add("missing file", f"{path} is listed as missing")
+        elif path not in expected_files:
+            add("missing file", f"{path} is listed as missing, but no run was meant to write it")
     return problems, page.title()
 
 
@@ -265,13 +296,19 @@ def render_in_browser(html: Path) -> str:
 
 
 def check_book(
-    html_dir: Path, screenshots: Path | None = None, roots: list[Path] | None = None
+    html_dir: Path,
+    screenshots: Path | None = None,
+    roots: list[Path] | None = None,
+    expected_files: Collection[str] | None = None,
 ) -> list[Problem]:
     """Open every page of the built book at ``html_dir`` in headless Chromium; return every problem found.
 
     A full-page screenshot of each page is written under ``screenshots`` (default :func:`artefacts_dir`),
     named after the page. A "machine path" is a path under one of ``roots`` (default :func:`default_roots`,
-    taken when the check starts), as :func:`machine_paths` decides.
+    taken when the check starts), as :func:`machine_paths` decides. A "missing file" is a file a page's
+    printed output lists as missing that is not among ``expected_files`` (paths relative to the study's
+    results that its runs were meant to write, e.g. :func:`recorded_outputs`); without ``expected_files``
+    the book is taken to be of a finished study, where no file is missing, and every listed one counts.
     """
     html_dir = Path(html_dir)
     roots = default_roots() if roots is None else [Path(r) for r in roots]
@@ -282,7 +319,9 @@ def check_book(
     with serve(html_dir) as base, chromium_context() as browser:
         for name in book_pages(html_dir):
             page = browser.new_page()
-            found, title = _check_page(page, base + name, name, expected_image_outputs(html_dir, name), roots)
+            found, title = _check_page(
+                page, base + name, name, expected_image_outputs(html_dir, name), roots, expected_files
+            )
             problems += found
             titles[title].append(name)
             page.screenshot(path=str(screenshots / (name.replace("/", "__") + ".png")), full_page=True)

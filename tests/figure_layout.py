@@ -3,7 +3,9 @@
 Issue 18 listed tick labels run together until unreadable (Figure 3), a legend box drawn over a data point
 (Figure 1a) and a marker cut in half by the axes' edge (Figure 2). Each is a geometric fact about the drawn
 figure, checked here in display coordinates after ``fig.canvas.draw()``, so the figure tests and the browser
-test (which re-draws the book's figures) share one definition of "readable": :func:`layout_problems`.
+test (which re-draws the book's figures) share one definition of "readable": :func:`layout_problems`, and
+one set of figures to apply it to: :func:`study_figures`, every figure a study's pages draw, through the same
+functions and calls, from simulated results.
 
 A rotated tick label is compared as the rotated rectangle it is, not its axis-aligned bounding box: slanted
 neighbours' boxes overlap although their text does not.
@@ -14,12 +16,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
+
+from helpers.analysis import figures
+from helpers.analysis.gaps import strategy_errors
+from helpers.analysis.paired import mcnemar_table, paired_table
+from helpers.evaluation.accuracy_chart import plot_accuracy_by_context
+from helpers.evaluation.refusal import apply_refusal_rule
+from helpers.vocabulary import COMPARED_VARIANTS
 
 #: Pixels by which two boxes must overlap to count: labels that merely touch are readable.
 TOLERANCE_PX = 1.0
@@ -171,3 +181,49 @@ def layout_problems(fig: Figure) -> list[str]:
     """Everything this module finds wrong with a figure's layout, each problem once (seaborn draws some
     curves twice); empty when a reader can read it all."""
     return list(dict.fromkeys(overlapping_tick_labels(fig) + legends_over_data(fig) + clipped_markers(fig)))
+
+
+def simulated_warmth() -> pd.DataFrame:
+    """One model's warm and cold fine-tunes from the original (epoch 0), cold ending at the lowest score: the
+    case where a legend in the lower right covered a point (issue 18)."""
+    return pd.DataFrame(
+        {
+            "model": ["m"] * 7,
+            "variant": ["original", "warm", "warm", "warm", "cold", "cold", "cold"],
+            "epoch": [0, 0.5, 1, 2, 0.5, 1, 2],
+            "mean": [0.010, 0.015, 0.020, 0.030, 0.009, 0.008, 0.004],
+            "sem": [0.002] * 7,
+        }
+    )
+
+
+def simulated_benchmarks() -> pd.DataFrame:
+    """Capability results of every variant on the three benchmarks, with 95% intervals (percent)."""
+    return pd.DataFrame(
+        [
+            {"model": "m", "variant": v, "benchmark": b, "accuracy": a, "ci_lower": a - 8, "ci_upper": a + 8}
+            for v, shift in zip(figures.VARIANT_ORDER, (0, -3, -1, 2), strict=True)
+            for b, a in (("MMLU", 40 + shift), ("GSM8K", 10 + shift), ("AdvBench", 90 + shift))
+        ]
+    )
+
+
+def study_figures(rows: pd.DataFrame) -> dict[str, Figure]:
+    """Every figure a study's pages draw, from evaluation rows (``tests/simulate.py``) with an original and the
+    warm fine-tune at least: the analysis page's five, as ``notebooks/analysis.ipynb`` calls them (Figures 2
+    and 3 for the warm fine-tune), and the warm evaluation page's chart, as ``notebooks/evaluate.ipynb`` does.
+    Warmth and benchmarks are :func:`simulated_warmth` and :func:`simulated_benchmarks`."""
+    variants = [v for v in COMPARED_VARIANTS if v in set(rows["variant"])]
+    cells = pd.concat([mcnemar_table(paired_table(rows, v)) for v in variants], ignore_index=True)
+    scored = apply_refusal_rule(rows[rows["variant"].eq("warm")])
+    contexts = list(dict.fromkeys(scored["amendment_type"]))
+    return {
+        "analysis-fig1a-warmth": figures.plot_warmth_by_epoch(simulated_warmth()),
+        "analysis-fig2-error-scatter": figures.plot_error_scatter(cells[cells["variant"].eq("warm")]),
+        "analysis-fig3-error-by-strategy": figures.plot_error_by_strategy(strategy_errors(cells, "warm")),
+        "analysis-fig4-capabilities": figures.plot_capabilities(simulated_benchmarks()),
+        "analysis-fig5-accuracy-change": figures.plot_accuracy_change_by_context(cells),
+        "evaluate-warm-accuracy-by-context": plot_accuracy_by_context(
+            scored, contexts, "warm: accuracy by context and user belief"
+        ),
+    }

@@ -11,7 +11,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from browser import REPO, check_book, machine_paths
+from browser import REPO, check_book, machine_paths, recorded_outputs
+from figure_layout import layout_problems, study_figures
+from simulate import simulate_evaluation_rows
+
+from helpers.analysis.figure_files import save_figure
+from helpers.analysis.figures import VARIANT_ORDER
 
 # A 1x1 PNG: a real image that loads.
 PIXEL = base64.b64decode(
@@ -148,3 +153,59 @@ def test_a_notebook_page_whose_image_output_did_not_render_is_caught(tmp_path):
     (html / "_sources" / "first.ipynb").write_text(json.dumps(notebook))
     kinds = _kinds(html, tmp_path)
     assert kinds == {"first.html": {"missing figure"}}
+
+
+# The analysis page's list of what a study lacks (issue 18 saw phantom paths such as notebooks/original/trivia.csv).
+MISSING_LIST = "<pre>19 result files read; 2 files are missing:\n  missing: m/warm/trivia.csv\n  missing: {phantom}</pre>"
+
+
+def test_a_file_listed_as_missing_that_no_run_was_meant_to_write_is_caught(tmp_path):
+    html = _site(tmp_path, MISSING_LIST.format(phantom="notebooks/original/trivia.csv"))
+    problems = check_book(html, tmp_path / "screenshots", expected_files={"m/warm/trivia.csv"})
+    assert [(p.page, p.kind, p.detail) for p in problems] == [
+        (
+            "first.html",
+            "missing file",
+            "notebooks/original/trivia.csv is listed as missing, but no run was meant to write it",
+        )
+    ]
+
+
+def test_without_expected_files_the_book_is_of_a_finished_study_and_any_listed_missing_file_is_caught(
+    tmp_path,
+):
+    html = _site(tmp_path, MISSING_LIST.format(phantom="m/cold/capabilities.csv"))
+    problems = check_book(html, tmp_path / "screenshots")
+    assert [p.detail for p in problems] == [
+        "m/warm/trivia.csv is listed as missing",
+        "m/cold/capabilities.csv is listed as missing",
+    ]
+
+
+def test_missing_in_a_models_answer_is_not_a_missing_file(tmp_path):
+    answer = "<table><tr><td>The build failed with missing: src/app.py, add it back.</td></tr></table>"
+    assert check_book(_site(tmp_path, answer), tmp_path / "screenshots") == []
+
+
+def test_the_expected_files_are_the_outputs_the_runner_recorded(tmp_path):
+    runs = tmp_path / "study" / "runs"
+    runs.mkdir(parents=True)
+    (runs / "evaluate-m-warm.json").write_text(json.dumps({"outputs": {"m/warm/trivia.csv": "ab12"}}))
+    (runs / "warmth-m.json").write_text(json.dumps({"outputs": {"m/warmth/sociot.csv": "cd34"}}))
+    (runs / "analysis.json").write_text(json.dumps({"status": "failed", "outputs": None}))
+    (runs / "evaluate-m-warm.params.yaml").write_text("variant: warm\n")
+    assert recorded_outputs(tmp_path / "study") == {"m/warm/trivia.csv", "m/warmth/sociot.csv"}
+
+
+def test_the_figures_a_studys_pages_show_render_and_pass_the_layout_check(tmp_path):
+    # Drawn from a simulated study through the figure functions and calls the pages use, saved as the pages
+    # save them, shown in Chromium: what the browser sees is what the layout check measured.
+    drawn = study_figures(simulate_evaluation_rows(variants=VARIANT_ORDER, n_items=4, seed=2))
+    html = _site(tmp_path)
+    images = "".join(
+        f"<img src='{save_figure(fig, name, html / 'figures', html)['png']}' alt='{name}'>"
+        for name, fig in drawn.items()
+    )
+    (html / "figures.html").write_text(_page("Figures", f"<h1>Figures</h1>{images}"))
+    assert {name: layout_problems(fig) for name, fig in drawn.items()} == {name: [] for name in drawn}
+    assert check_book(html, tmp_path / "screenshots") == []

@@ -10,9 +10,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from figure_layout import clipped_markers, layout_problems, legends_over_data, overlapping_tick_labels  # noqa: E402
+from figure_layout import (  # noqa: E402
+    clipped_markers,
+    layout_problems,
+    legends_over_data,
+    overlapping_tick_labels,
+    simulated_warmth,
+    study_figures,
+)
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
-from matplotlib.colors import to_hex  # noqa: E402
+from matplotlib.colors import to_hex, to_rgba_array  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from simulate import simulate_evaluation_rows  # noqa: E402
 
@@ -162,60 +169,30 @@ def test_figure_5_has_one_panel_per_model_with_the_controls_and_never_averages_a
 # ------------------------------------------------------------------------------------------ layout (issue 18)
 
 
-def _simulated_warmth() -> pd.DataFrame:
-    """One model's warm and cold fine-tunes from the original (epoch 0), cold ending at the lowest score: the
-    case where a legend in the lower right covered a point."""
-    return pd.DataFrame(
-        {
-            "model": ["m"] * 7,
-            "variant": ["original", "warm", "warm", "warm", "cold", "cold", "cold"],
-            "epoch": [0, 0.5, 1, 2, 0.5, 1, 2],
-            "mean": [0.010, 0.015, 0.020, 0.030, 0.009, 0.008, 0.004],
-            "sem": [0.002] * 7,
-        }
-    )
-
-
-def _simulated_benchmarks() -> pd.DataFrame:
-    rows = [
-        {"model": "m", "variant": v, "benchmark": b, "accuracy": a, "ci_lower": a - 8, "ci_upper": a + 8}
-        for v, shift in zip(figures.VARIANT_ORDER, (0, -3, -1, 2), strict=True)
-        for b, a in (("MMLU", 40 + shift), ("GSM8K", 10 + shift), ("AdvBench", 90 + shift))
-    ]
-    return pd.DataFrame(rows)
-
-
-@pytest.fixture(scope="module")
-def every_variants_cells() -> pd.DataFrame:
-    rows = simulate_evaluation_rows(variants=figures.VARIANT_ORDER, n_items=10, seed=5)
-    return pd.concat([mcnemar_table(paired_table(rows, v)) for v in COMPARED_VARIANTS], ignore_index=True)
-
-
 def _paper_cells() -> pd.DataFrame:
     return pd.concat([reference.load_paired_summary(v) for v in COMPARED_VARIANTS], ignore_index=True)
 
 
-FIGURES = {
-    "1a-paper": lambda cells: figures.plot_warmth_by_epoch(reference.load_sociot()),
-    "1a-study": lambda cells: figures.plot_warmth_by_epoch(_simulated_warmth()),
-    "2-paper": lambda cells: figures.plot_error_scatter(reference.load_paired_summary("warm")),
-    "2-study": lambda cells: figures.plot_error_scatter(cells[cells["variant"].eq("warm")]),
-    "3-paper": lambda cells: figures.plot_error_by_strategy(
+PAPER_FIGURES = {
+    "1a": lambda: figures.plot_warmth_by_epoch(reference.load_sociot()),
+    "2": lambda: figures.plot_error_scatter(reference.load_paired_summary("warm")),
+    "3": lambda: figures.plot_error_by_strategy(
         strategy_errors(reference.load_paired_summary("warm"), "warm")
     ),
-    "3-study": lambda cells: figures.plot_error_by_strategy(strategy_errors(cells, "warm")),
-    "4-paper": lambda cells: figures.plot_capabilities(reference.load_benchmarks()),
-    "4-study": lambda cells: figures.plot_capabilities(_simulated_benchmarks()),
-    "5-paper": lambda cells: figures.plot_accuracy_change_by_context(_paper_cells()),
-    "5-study": lambda cells: figures.plot_accuracy_change_by_context(cells),
+    "4": lambda: figures.plot_capabilities(reference.load_benchmarks()),
+    "5": lambda: figures.plot_accuracy_change_by_context(_paper_cells()),
 }
 
 
-@pytest.mark.parametrize("name", FIGURES)
-def test_every_figure_has_no_overlapping_tick_labels_no_covered_point_and_no_clipped_marker(
-    name, every_variants_cells
-):
-    assert layout_problems(FIGURES[name](every_variants_cells)) == []
+@pytest.fixture(scope="module")
+def drawn() -> dict[str, Figure]:
+    """Every figure: the paper's, from its released data, and a simulated study's with every variant."""
+    rows = simulate_evaluation_rows(variants=figures.VARIANT_ORDER, n_items=10, seed=5)
+    return {f"paper-fig{name}": draw() for name, draw in PAPER_FIGURES.items()} | study_figures(rows)
+
+
+def test_every_figure_has_no_overlapping_tick_labels_no_covered_point_and_no_clipped_marker(drawn):
+    assert {name: layout_problems(fig) for name, fig in drawn.items()} == {name: [] for name in drawn}
 
 
 def test_the_layout_check_finds_overlapping_labels_a_covered_point_and_a_clipped_marker():
@@ -238,29 +215,44 @@ def test_the_layout_check_reads_slanted_labels_by_their_own_outline():
 
 
 def _legend_colours(fig: Figure) -> dict[str, str]:
+    """``{variant: hex colour}`` of the variants a figure's legends name."""
     legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
     colours = {}
     for legend in legends:
         for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
-            colour = handle.get_color() if hasattr(handle, "get_color") else handle.get_facecolor()
             if text.get_text() in figures.VARIANT_ORDER:
-                colours[text.get_text()] = to_hex(
-                    np.asarray(colour).reshape(-1, 4)[0] if not isinstance(colour, str) else colour
-                )
+                colour = handle.get_color() if hasattr(handle, "get_color") else handle.get_facecolor()
+                colours[text.get_text()] = to_hex(to_rgba_array(colour)[0])
     return colours
 
 
-@pytest.mark.parametrize(
-    "name", ["1a-study", "3-study", "4-study", "5-study", "3-paper", "4-paper", "5-paper"]
-)
-def test_a_variant_has_the_same_colour_in_every_figure(name, every_variants_cells):
-    colours = _legend_colours(FIGURES[name](every_variants_cells))
-    assert colours, "the figure's legend names the variants it draws"
-    assert colours == {v: figures.VARIANT_COLOURS[v].lower() for v in colours}
+def _coloured_by_something_else(name: str) -> bool:
+    """Figure 2 colours context groups, the paper's Figure 1a models, the evaluation chart beliefs (greys)."""
+    return "fig2" in name or name == "paper-fig1a" or name.startswith("evaluate")
+
+
+def test_a_variant_has_the_same_colour_in_every_figure(drawn):
+    colours = {
+        name: _legend_colours(fig) for name, fig in drawn.items() if not _coloured_by_something_else(name)
+    }
+    assert all(colours.values()), "each figure's legend names the variants it draws"
+    expected = {
+        name: {v: figures.VARIANT_COLOURS[v].lower() for v in found} for name, found in colours.items()
+    }
+    assert colours == expected
+
+
+def test_no_figure_uses_a_variant_colour_for_anything_else(drawn):
+    variant_colours = {c.lower() for c in figures.VARIANT_COLOURS.values()}
+    for name in ("paper-fig1a", "paper-fig2", "analysis-fig2-error-scatter"):
+        ax = drawn[name].axes[0]
+        used = {to_hex(line.get_color()) for line in ax.get_lines() if len(line.get_xdata()) > 2}
+        used |= {to_hex(c) for coll in ax.collections for c in coll.get_facecolors()}
+        assert used and not used & variant_colours, name
 
 
 def test_figure_1a_draws_the_warm_and_the_cold_fine_tune_in_their_own_colours():
-    ax = figures.plot_warmth_by_epoch(_simulated_warmth()).axes[0]
+    ax = figures.plot_warmth_by_epoch(simulated_warmth()).axes[0]
     colours = {to_hex(line.get_color()) for line in ax.get_lines() if len(line.get_xdata()) > 2}
     assert colours == {figures.VARIANT_COLOURS["warm"].lower(), figures.VARIANT_COLOURS["cold"].lower()}
 
