@@ -6,6 +6,7 @@ them side by side (paper, Figs. 2-3; docs/study.md section 9).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from helpers.analysis.intervals import paired_difference_interval, wilson_interval
@@ -154,6 +155,51 @@ def relative_increase(gaps: pd.DataFrame) -> float:
     return float(question["relative"].mean())
 
 
+#: Fewest original errors per task for a relative increase (gap / original error) to be reported: below it the
+#: denominator is too close to zero for the ratio to mean anything (one error more or less swings it by 20%+).
+MIN_ORIGINAL_ERRORS = 5
+
+
+def relative_increase_interval(
+    pairs: pd.DataFrame, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05
+) -> dict[str, float | str]:
+    """The paper's relative increase in errors on plain questions, with a percentile bootstrap interval.
+
+    The statistic is the paper's (:func:`relative_increase`): per task, the variant − original error gap divided
+    by the original's error, averaged over tasks, on plain questions (unmodified context, ``original``
+    template). Items are resampled within each task, keeping each item's pair together. A ratio needs a
+    denominator: when a task has fewer than :data:`MIN_ORIGINAL_ERRORS` original errors the value is NaN and
+    ``reason`` says why, instead of a number driven by one or two answers.
+    """
+    plain = pairs[pairs["amendment_type"].eq("unmodified") & pairs["prompt_template"].eq("original")]
+    nan = float("nan")
+    if plain.empty:
+        return {"value": nan, "ci_low": nan, "ci_high": nan, "reason": "no plain-question pairs"}
+    errors = (~plain["correct_original"]).groupby(plain["task"]).sum()
+    thin = errors[errors < MIN_ORIGINAL_ERRORS]
+    if len(thin):
+        listing = ", ".join(f"{task} {int(n)}" for task, n in thin.items())
+        return {
+            "value": nan, "ci_low": nan, "ci_high": nan,
+            "reason": f"too few original errors to divide by (fewer than {MIN_ORIGINAL_ERRORS}: {listing})",
+        }  # fmt: skip
+
+    def statistic(frame: pd.DataFrame) -> float:
+        wrong_original = (~frame["correct_original"]).groupby(frame["task"]).mean()
+        wrong_variant = (~frame["correct_variant"]).groupby(frame["task"]).mean()
+        ratios = (wrong_variant - wrong_original) / wrong_original.where(wrong_original > 0)
+        return float(ratios.mean())
+
+    rng = np.random.default_rng(seed)
+    groups = [group.reset_index(drop=True) for _, group in plain.groupby("task")]
+    draws = []
+    for _ in range(n_boot):
+        resampled = pd.concat([g.iloc[rng.integers(0, len(g), len(g))] for g in groups], ignore_index=True)
+        draws.append(statistic(resampled))
+    low, high = np.nanpercentile(draws, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return {"value": statistic(plain), "ci_low": float(low), "ci_high": float(high), "reason": ""}
+
+
 def _order(frame: pd.DataFrame, **orders: tuple[str, ...]) -> pd.DataFrame:
     """Sort rows by the vocabulary order of the given columns (tasks and strategies in the paper's order)."""
     keys = {col: {name: i for i, name in enumerate(values)} for col, values in orders.items()}
@@ -279,9 +325,18 @@ def figure_values(
         epochs = warmth["epoch"].astype(float)
         original = warmth[epochs.eq(0.0)].groupby("model")["mean"].mean()
         warm = warmth[epochs.eq(warm_epoch) & warmth["variant"].eq("warm")]
-        ratio = (warm.groupby("model")["mean"].mean() / original).dropna()
-        if len(ratio):
-            rows.append(("Fig. 1a", "warm", f"warmth at epoch {warm_epoch:g} / original", ratio.mean()))
+        # A difference, not a ratio: a ratio over an original warmth near zero or negative (SocioT scored on the
+        # answer's tokens alone is negative for SmolLM2) says nothing; the difference reads on either scale.
+        difference = (warm.groupby("model")["mean"].mean() - original).dropna()
+        if len(difference):
+            rows.append(
+                (
+                    "Fig. 1a",
+                    "warm",
+                    f"raw SocioT warmth at epoch {warm_epoch:g} − original",
+                    difference.mean(),
+                )
+            )
     if benchmarks is not None and len(benchmarks):
         table = benchmarks.pivot_table(index=["model", "benchmark"], columns="variant", values="accuracy")
         if {"original", "warm"} <= set(table.columns):

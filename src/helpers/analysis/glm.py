@@ -420,7 +420,8 @@ def headline_numbers(ames: pd.DataFrame, gaps: pd.DataFrame, variant: str) -> di
 
     Keys: ``<variant>_ame_pp`` / ``_ame_p`` / ``_ame_ci_lower`` / ``_ame_ci_upper`` (model 1, fine-tuning),
     ``<variant>_ame_no_belief_pp`` and ``_ame_belief_pp`` (model 4), ``<variant>_gap_<task>`` (question-only
-    error gap, pp) and ``<variant>_relative_increase`` (fraction), the paper's headline quantities.
+    error gap, pp), the paper's headline quantities. The relative increase needs an interval and a denominator
+    away from zero: :func:`helpers.analysis.gaps.relative_increase_interval` computes it from the pairs.
     """
 
     def pick(glm: str, condition: str, column: str) -> float:
@@ -443,9 +444,6 @@ def headline_numbers(ames: pd.DataFrame, gaps: pd.DataFrame, variant: str) -> di
     question = gaps[gaps["variant"].eq(variant) & gaps["strategy"].eq("question")].set_index("task")
     for task in TASKS:
         numbers[f"{variant}_gap_{task}"] = float(question["gap_pp"].get(task, float("nan")))
-    numbers[f"{variant}_relative_increase"] = (
-        float(question["relative"].mean()) if len(question) else float("nan")
-    )
     return numbers
 
 

@@ -90,36 +90,65 @@ def all_pairs(rows: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
+#: Folders of a study's results that belong to the study, not to a model (see results/README.md).
+STUDY_FOLDERS = frozenset({"notebooks", "runs", "analysis", "book", "training_data", "figures"})
+
+
+def planned_outputs(root: Path) -> set[str]:
+    """The result files the study's runs were meant to write (relative paths), from the runner's stored params.
+
+    Only what a run was asked for is expected: the tasks of each evaluation run, the capabilities of the
+    variants that ran them, the warmth table of each model with a warmth run. A study run without the runner
+    (papermill alone) has no records, and nothing is expected.
+    """
+    import yaml
+
+    from helpers.paths import model_slug
+
+    expected: set[str] = set()
+    for path in sorted((root / "runs").glob("*.params.yaml")):
+        stage = path.name.split("-")[0].removesuffix(".params.yaml")
+        params = yaml.safe_load(path.read_text()) or {}
+        if "model" not in params:
+            continue
+        slug = model_slug(params["model"])
+        if stage == "evaluate":
+            expected |= {f"{slug}/{params['variant']}/{task}.csv" for task in params.get("tasks", [])}
+        elif stage == "capabilities":
+            expected.add(f"{slug}/{params['variant']}/capabilities.csv")
+        elif stage == "warmth":
+            expected.add(f"{slug}/warmth/sociot.csv")
+    return expected
+
+
 def load_study_results(
     study: str, variants: tuple[str, ...] = ("original", *COMPARED_VARIANTS)
 ) -> StudyResults:
     """Read every ``<model_slug>/<variant>/<task>.csv``, ``warmth/sociot.csv`` and ``capabilities.csv``.
 
-    A model folder is any folder of the study holding a variant or ``warmth`` folder. Missing files are listed
-    rather than raised: the analysis runs on whatever the study produced. Warmth and capability tables get
-    the model's folder name as ``model`` (they carry none); warmth carries a SEM across responses where the
-    warmth stage recorded the per-response scores (:func:`_warmth_table`).
+    A model folder is a folder of the study, other than the study's own (:data:`STUDY_FOLDERS`), that holds a
+    variant or ``warmth`` folder. ``missing`` lists the files the study's runs were meant to write
+    (:func:`planned_outputs`) and did not: the analysis runs on whatever the study produced. Warmth and
+    capability tables get the model's folder name as ``model`` (they carry none); warmth carries a SEM across
+    responses where the warmth stage recorded the per-response scores (:func:`_warmth_table`).
     """
     root = Path(study_dir(study))
     found: list[str] = []
-    missing: list[str] = []
     rows, warmth, capabilities = [], [], []
     markers = {*variants, "warmth"}
-    model_dirs = sorted(p for p in root.glob("*") if p.is_dir() and any((p / m).is_dir() for m in markers))
-    if not model_dirs:
-        missing.append(f"{root}/<model>/ (no model results)")
+    model_dirs = sorted(
+        p for p in root.glob("*")
+        if p.is_dir() and p.name not in STUDY_FOLDERS and any((p / m).is_dir() for m in markers)
+    )  # fmt: skip
     for model_dir in model_dirs:
         sociot = model_dir / "warmth" / "sociot.csv"
         if sociot.exists() or (model_dir / "warmth" / "sociot_texts.csv").exists():
             warmth.append(_warmth_table(model_dir / "warmth").assign(model=model_dir.name))
             found.append(str(sociot.relative_to(root)))
-        else:
-            missing.append(str(sociot.relative_to(root)))
         for variant in variants:
             for name in (*(f"{task}.csv" for task in TASKS), "capabilities.csv"):
                 path = model_dir / variant / name
                 if not path.exists():
-                    missing.append(str(path.relative_to(root)))
                     continue
                 found.append(str(path.relative_to(root)))
                 if name == "capabilities.csv":
@@ -128,19 +157,21 @@ def load_study_results(
                     )
                 else:
                     rows.append(read_results_csv(path, ROW_KINDS, keep_default_na=False, na_values=[""]))
+    rows = [frame for frame in rows if len(frame)]  # a task whose screen kept no item wrote an empty table
     return StudyResults(
         rows=pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
         warmth=pd.concat(warmth, ignore_index=True) if warmth else pd.DataFrame(),
         capabilities=pd.concat(capabilities, ignore_index=True) if capabilities else pd.DataFrame(),
         found=found,
-        missing=missing,
+        missing=sorted(planned_outputs(root) - set(found)),
     )
 
 
 def study_summary(results: StudyResults, selected_epoch: float = 2.0) -> dict[str, float]:
     """The descriptive numbers the book's prose quotes about one study (NaN where a stage is missing).
 
-    ``n_rows``, ``n_questions``, ``n_prompts_per_variant``, ``original_accuracy_<task>`` (%, refusals handled as
+    ``n_rows``, ``n_questions``, ``n_prompts_per_variant``, ``n_conditions`` (framings per question: template x
+    context), ``original_accuracy_<task>`` (%, refusals handled as
     in the paper), ``warmth_original`` and ``warmth_<style>_selected`` (SocioT at ``selected_epoch``).
     """
     rows = apply_refusal_rule(results.rows) if len(results.rows) else results.rows
@@ -150,6 +181,10 @@ def study_summary(results: StudyResults, selected_epoch: float = 2.0) -> dict[st
         float(original[["task", "item_id"]].drop_duplicates().shape[0]) if len(original) else 0.0
     )
     numbers["n_prompts_per_variant"] = float(len(original))
+    numbers["n_conditions"] = (
+        float(results.rows[["prompt_template", "amendment_type"]].drop_duplicates().shape[0])
+        if len(results.rows) else 0.0
+    )  # fmt: skip
     for task in TASKS:
         scored = original[original["task"].eq(task)] if len(original) else original
         numbers[f"original_accuracy_{task}"] = (

@@ -8,7 +8,11 @@ Four questions a reader must be able to check without reading a figure (docs/stu
 3. **answers**: what share of answers hit the token cap (a cut answer may name no answer and be scored wrong),
    and does the warm - original gap survive when capped answers are left out;
 4. **accuracy**: the pooled warm - original error gap with its 95% interval, and the minimum detectable
-   difference of this design (80% power, alpha 0.05, paired), computed from the observed discordance.
+   difference of this design (80% power, alpha 0.05, paired), computed from the observed discordance; and,
+   because a pair whose original answer is already wrong can never show a loss, the share of pairs with
+   **headroom** (original correct) and the power for an effect confined to them (:func:`headroom_power`),
+   per task and pooled;
+5. **evaluation**: the share of screened items the evaluation kept (``helpers.evaluation.screening``).
 """
 
 from __future__ import annotations
@@ -70,6 +74,71 @@ def pooled_gap(pairs: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def headroom_power(pairs: pd.DataFrame, paper_gap_pp: float | None = None) -> dict[str, Any]:
+    """What this design can see of a warmth cost, knowing that only pairs with headroom can show one.
+
+    A loss (original right, variant wrong) is possible only where the original answered correctly: the pair's
+    *headroom*. If warmth turns a share ``delta`` of the original's correct answers wrong, the pooled gap is
+    ``headroom_share * delta``: a design whose pairs sit mostly at the floor (original wrong) dilutes any real
+    effect. The pooled minimum detectable difference (``mdd``) is the smallest pooled gap the McNemar test sees
+    with 80% power; so the smallest loss *among the answers with room to drop* that it sees is
+    ``mdd_headroom = mdd / headroom_share``. A paper-sized effect (``paper_gap_pp``, the paper's model 1 AME, read
+    as a loss among answers with headroom: conservative, since the paper's originals erred on 4-35% of plain
+    questions) would move the pooled gap by ``headroom_share * paper_gap_pp``, and is seen reliably only when
+    that is at least ``mdd``, that is when ``mdd_headroom <= paper_gap_pp``.
+    """
+    gap = pooled_gap(pairs)
+    n = gap["n_pairs"]
+    share = float(pairs["correct_original"].mean()) if n else float("nan")
+    mdd = gap["minimum_detectable_difference_pp"]
+    result = gap | {
+        "n_headroom_pairs": int(pairs["correct_original"].sum()) if n else 0,
+        "headroom_share": share,
+        "mdd_headroom_pp": mdd / share if share > 0 else float("inf") if n else float("nan"),
+    }
+    if paper_gap_pp is not None:
+        result["paper_gap_pp"] = float(paper_gap_pp)
+        result["paper_effect_pooled_pp"] = share * paper_gap_pp if n else float("nan")
+        result["paper_sized_effect_detectable"] = bool(result["mdd_headroom_pp"] <= paper_gap_pp)
+    return result
+
+
+def accuracy_power(pairs: pd.DataFrame, paper_gap_pp: float | None = None) -> dict[str, Any]:
+    """:func:`headroom_power` pooled over all pairs, and per task under ``per_task``."""
+    pooled = headroom_power(pairs, paper_gap_pp)
+    pooled["per_task"] = {
+        str(task): headroom_power(group, paper_gap_pp) for task, group in pairs.groupby("task", sort=False)
+    }
+    return pooled
+
+
+def kept_share(study: str) -> dict[str, Any]:
+    """The screening pass's kept share per task and pooled, and the original's accuracy in the screen (plain
+    questions of the unscreened pool, so an unbiased estimate of its accuracy on the paper's items); empty when
+    the study screened nothing."""
+    from helpers.evaluation.screening import read_screening
+
+    frames = [read_screening(study, p.parent.name) for p in study_dir(study).glob("*/screening")]
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if rows.empty:
+        return {}
+    items = rows.drop_duplicates(["task", "item_id"])
+    per_task = items.groupby("task")["kept"].agg(["sum", "count"])
+    accuracy = rows.groupby("task")["correct"].mean()  # plain questions, unscreened: an unbiased accuracy
+    return {
+        "kept_share": float(items["kept"].mean()),
+        "n_screened": int(len(items)),
+        "n_kept": int(items["kept"].sum()),
+        "per_task": {
+            str(task): {
+                "n_screened": int(r["count"]), "n_kept": int(r["sum"]), "kept_share": r["sum"] / r["count"],
+                "screen_accuracy": float(accuracy[task]),
+            }
+            for task, r in per_task.iterrows()
+        },
+    }  # fmt: skip
+
+
 def capped_answers(rows: pd.DataFrame, max_new_tokens: dict[str, int], tokenizer_for) -> pd.Series:
     """True where an answer used its whole token budget (re-tokenised; the stripped text can lose one token)."""
     capped = pd.Series(False, index=rows.index)
@@ -106,13 +175,14 @@ def _dropped_share_max(root: Path) -> float:
 
 
 def study_summary_json(
-    study: str, rows: pd.DataFrame, tokenizer_for, variant: str = "warm"
+    study: str, rows: pd.DataFrame, tokenizer_for, variant: str = "warm", paper_gap_pp: float | None = None
 ) -> dict[str, Any]:
-    """The summary of one study: manipulation, training, answers and accuracy (see the module docstring)."""
+    """The summary of one study: manipulation, training, evaluation, answers and accuracy (module docstring)."""
     root = study_dir(study)
     summary: dict[str, Any] = {
         "manipulation": _manipulation(root),
         "training": {"dropped_share_max": _dropped_share_max(root)},
+        "evaluation": kept_share(study),
     }
     max_new_tokens = evaluation_caps(study)
     if rows.empty or not {"original", variant} <= set(rows["variant"]) <= set(max_new_tokens) | set(
@@ -120,7 +190,10 @@ def study_summary_json(
     ):
         return summary | {"answers": {}, "accuracy": {}}
     if not set(rows["variant"]) <= set(max_new_tokens):
-        return summary | {"answers": {}, "accuracy": pooled_gap(paired_table(rows, variant))}
+        return summary | {
+            "answers": {},
+            "accuracy": accuracy_power(paired_table(rows, variant), paper_gap_pp),
+        }
     rows = rows.assign(capped=capped_answers(rows, max_new_tokens, tokenizer_for))
     cells = rows.groupby(["variant", "task"])["capped"].mean()
     pairs = paired_table(rows, variant)
@@ -134,5 +207,5 @@ def study_summary_json(
         "gap_excluding_capped_pp": pooled_gap(uncapped)["gap_pp"] if len(uncapped) else float("nan"),
         "n_pairs_excluding_capped": int(len(uncapped)),
     }
-    summary["accuracy"] = pooled_gap(pairs)
+    summary["accuracy"] = accuracy_power(pairs, paper_gap_pp)
     return summary

@@ -57,7 +57,7 @@ STAGE_DATA: dict[str, tuple[str, ...]] = {
     "evaluate": ("paper_items/*", "medqa/*"),
     "capabilities": ("mmlu/*", "gsm8k/*", "advbench/*", "paper_items/rewrite_instructions.md"),
     "answers": (),
-    "analysis": ("reference/**/*",),
+    "analysis": ("reference/**/*", "scorer_validation/**/*"),
 }
 
 
