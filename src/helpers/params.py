@@ -90,7 +90,7 @@ class StudyParams(StageParams):
 
     study: StudyName = Field("demo", description="Name of the study: its results live in results/<study>/.")
     seed: int = Field(
-        0, description="Seed for sampling, shuffling and generation (our choice; paper: not reported)."
+        0, ge=0, description="Seed for sampling, shuffling and generation (our choice; paper: not reported)."
     )
 
 

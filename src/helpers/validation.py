@@ -45,6 +45,13 @@ def check_positive_int(name: str, value: Any) -> int:
     return value
 
 
+def check_seed(seed: Any) -> int:
+    """A seed: an integer >= 0 (``random.Random`` and ``torch.manual_seed`` refuse or wrap negatives)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParameterError("seed", seed, "an integer greater than or equal to 0")
+    return seed
+
+
 def check_non_negative_float(name: str, value: Any) -> float:
     """A real number >= 0 (temperatures, learning rates)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

@@ -148,7 +148,7 @@ def variant_generator(
     """``generate(prompts, cache_path, desc) -> answers`` for the plan's variant, on its backend.
 
     ``hf`` loads the model with its adapter once (or uses the ``model``/``tokenizer`` given, as tests do); ``vllm``
-    serves the base model from one engine per process and the adapter as a LoRA request (issue 13); both through
+    serves the base model from one engine per process and the adapter as a LoRA request; both through
     :func:`helpers.vllm_backend.answer_function`, as the warmth stage does. Both share the cache format, so a run
     resumes on either.
     """

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from helpers.paths import DATA_DIR
-from helpers.validation import ParameterError, check_choice, check_positive_int
+from helpers.validation import ParameterError, check_choice, check_positive_int, check_seed
 from helpers.vocabulary import TASKS
 
 SOURCES = ("bundled", "hub")
@@ -91,12 +91,6 @@ class AdvBenchGoal:
 # Sampling and validation
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ParameterError("seed", seed, "an integer greater than or equal to 0")
-    return seed
-
-
 def seeded_sample(rows: Sequence[T], n_items: int | None, seed: int) -> list[T]:
     """A seeded sample without replacement, in source order.
 
@@ -104,7 +98,7 @@ def seeded_sample(rows: Sequence[T], n_items: int | None, seed: int) -> list[T]:
     only adds items: a pilot run on 50 questions is a subset of the full run on 500. ``n_items`` is a cap, as in
     the paper (500 per task, and all 125 of Disinfo): a task with fewer items contributes all of them.
     """
-    _check_seed(seed)
+    check_seed(seed)
     if n_items is not None:
         check_positive_int("n_items", n_items)
     if n_items is None or n_items >= len(rows):
@@ -347,7 +341,7 @@ def load_items(task: str, n_items: int | None = None, seed: int = 0, source: str
     """
     check_choice("task", task, TASKS)
     check_choice("source", source, SOURCES)
-    _check_seed(seed)
+    check_seed(seed)
     if n_items is not None:
         check_positive_int("n_items", n_items)  # before any download
     rows = _bundled_rows(task) if source == "bundled" else _hub_rows(task)

@@ -31,7 +31,7 @@ class VariantRunParams(ModelRunParams):
     )
     backend: Literal["hf", "vllm"] = Field(
         "hf",
-        description="Generation engine: 'hf' (Hugging Face generate; CPU and GPU) or 'vllm' (CUDA GPUs, vllm installed; one engine serves the base model and its LoRA adapters).",
+        description="Generation engine: 'hf' (the project's own decode loop over a Hugging Face model, helpers.generation; CPU and GPU) or 'vllm' (CUDA GPUs, vllm installed; one engine serves the base model and its LoRA adapters).",
     )
     tensor_parallel_size: int = Field(
         1, gt=0, description="GPUs one vLLM engine spreads the model over (backend=vllm; paper: 2-3 H100s)."

@@ -22,10 +22,9 @@ import random
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from helpers.evaluation.items import Item, load_contexts, load_items, load_neutral_prefix
-from helpers.validation import ParameterError, check_choice, check_choices
+from helpers.validation import ParameterError, check_choice, check_choices, check_seed
 from helpers.vocabulary import AMENDMENT_TYPES, TEMPLATES, context_group
 
 PROMPT_FORMATS = ("A", "B")
@@ -111,12 +110,6 @@ def build_prompt(
     return f"{prefix}{item.question}{_belief(item, prompt_template, prompt_format)}"
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ParameterError("seed", seed, "an integer greater than or equal to 0")
-    return seed
-
-
 def assign_context_statements(
     item_ids: Sequence[str], contexts: Mapping[str, Sequence[str]], seed: int = 0
 ) -> dict[tuple[str, str, str], str]:
@@ -130,7 +123,7 @@ def assign_context_statements(
     full item list, since balance is over the items given. Keys are ``(item_id, prompt_template,
     amendment_type)``.
     """
-    _check_seed(seed)
+    check_seed(seed)
     ids = sorted(item_ids)
     duplicates = [item_id for item_id, count in Counter(ids).items() if count > 1]
     if duplicates:

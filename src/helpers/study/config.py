@@ -55,7 +55,7 @@ class StudyConfig(BaseModel):
         min_length=1, description="Base models (embedded name, local folder or hub id)."
     )
     device: str = Field("auto", description="Device of every model run.")
-    seed: int = Field(0, description="Seed of every stage.")
+    seed: int = Field(0, ge=0, description="Seed of every stage (an integer >= 0).")
     styles: list[Literal["warm", "cold"]] = Field(
         list(STYLES), description="Fine-tuned styles (paper: warm and the cold control)."
     )

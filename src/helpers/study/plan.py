@@ -1,6 +1,6 @@
 """The bill before anything runs: generations, tokens, judge calls, GPU-hours and API cost of a study config.
 
-The paper's study is large (about 182,000 evaluation answers per model, each judged by GPT-4o; issue 13), so a
+The paper's study is large (about 182,000 evaluation answers per model, each judged by GPT-4o), so a
 user should see the cost before paying it. ``python -m helpers plan CONFIG`` counts, per stage and in total:
 
 - **generations** and **tokens**: prompts are counted exactly — the evaluation prompts are built with the study's
