@@ -58,6 +58,10 @@ class StageParams(BaseModel):
         except ValidationError as error:
             raise parameter_error(error) from None
 
+    def updated(self, **changes: Any) -> Self:
+        """This object with ``changes`` applied, validated again as a whole (``model_copy`` would skip validation)."""
+        return type(self).build(**(self.model_dump() | changes))
+
     @classmethod
     def from_notebook(cls, namespace: Mapping[str, Any]) -> Self:
         """Rebuild the object from a notebook's globals: exactly the names of its parameters cell."""

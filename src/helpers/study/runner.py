@@ -111,7 +111,7 @@ class Run:
 
 def _derive(section: StageParams, **run_values: Any) -> StageParams:
     """The section's object with this run's own fields set (validated again, so a bad combination fails)."""
-    return type(section).build(**(section.model_dump() | run_values))
+    return section.updated(**run_values)
 
 
 def plan_runs(config: StudyConfig) -> list[Run]:

@@ -41,9 +41,7 @@ def finetune_command(params: FinetuneParams, num_processes: int) -> list[str]:
 
     The parameters travel as one JSON argument, so the launched processes rebuild exactly this object.
     """
-    if isinstance(num_processes, bool) or not isinstance(num_processes, int) or num_processes < 1:
-        raise ParameterError("num_processes", num_processes, "an integer of at least 1 (one process per GPU)")
-    payload = json.dumps(params.model_copy(update={"num_processes": num_processes}).model_dump(mode="json"))
+    payload = json.dumps(params.updated(num_processes=num_processes).model_dump(mode="json"))
     entry = ["-m", "helpers.training.distributed", "--parameters", payload]
     if num_processes == 1:
         return [sys.executable, *entry]

@@ -287,7 +287,7 @@ def learning_rate_sweep(params: FinetuneParams, device: str = "auto") -> pd.Data
             trainer = build_trainer(
                 params.model,
                 train,
-                params.model_copy(update={"learning_rate": rate}),
+                params.updated(learning_rate=rate),
                 Path(scratch),
                 device,
                 eval_examples=held_out,
