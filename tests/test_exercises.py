@@ -1,27 +1,56 @@
 """The graders' checks of book/teaching.md's exercises, on results folders built here (no model runs)."""
 
 import json
+import os
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from helpers.cli import main
 from helpers.paths import REPO_ROOT, study_dir
 from helpers.study import exercises
+from helpers.study.config import load_config
 from helpers.study.exercises import (
     EXERCISES,
+    ITEM_FACTOR,
     MissingRun,
+    StaleSnapshot,
     check_exercise,
     exercise_glue,
     get_exercise,
     write_exercise_config,
 )
 from helpers.study.runner import plan_runs
-from helpers.study.snapshot import snapshot_dir
 
-SNAPSHOT = snapshot_dir("demo")
+SNAPSHOT = REPO_ROOT / "snapshots" / "demo"
+
+
+@pytest.fixture(autouse=True)
+def snapshot(tmp_path_factory, monkeypatch) -> Path:
+    """The committed snapshot's tables, with run records of the demo config as it is now.
+
+    The checks refuse a snapshot made with other parameters than configs/demo.yaml has (a test of its own
+    below); this copy keeps the tests about the checks themselves while the demo's config changes ahead of
+    its next snapshot.
+    """
+    root = tmp_path_factory.mktemp("snapshots")
+    copy = root / "demo"
+    shutil.copytree(SNAPSHOT, copy, ignore=shutil.ignore_patterns("notebooks", "*.png", "*.pdf"))
+    for run in plan_runs(load_config(exercises.DEMO_CONFIG)):
+        (copy / "runs" / f"{run.name}.params.yaml").write_text(yaml.safe_dump(run.parameters))
+        record = copy / "runs" / f"{run.name}.json"
+        if record.is_file():
+            record.write_text(json.dumps(json.loads(record.read_text()) | {"parameters": run.parameters}))
+    monkeypatch.setenv("WARMBOOK_SNAPSHOTS", str(root))
+    return copy
+
+
+def _snapshot() -> Path:
+    return Path(os.environ["WARMBOOK_SNAPSHOTS"]) / "demo"
 
 
 def _record_runs(exercise, study: str | None = None, seconds: float = 60.0) -> Path:
@@ -29,14 +58,14 @@ def _record_runs(exercise, study: str | None = None, seconds: float = 60.0) -> P
     runs = study_dir(study or exercise.study) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     for name in exercise.run_names():
-        record = json.loads((SNAPSHOT / "runs" / f"{name}.json").read_text())
+        record = json.loads((_snapshot() / "runs" / f"{name}.json").read_text())
         (runs / f"{name}.json").write_text(json.dumps(record | {"seconds": seconds, "status": "done"}))
     return runs
 
 
 def _write_warm_prompt_ame(study: str, ame_pp: float) -> None:
     """The rerun's glm_ames.csv: the snapshot's, with the warm-prompt model 1 effect set to ``ame_pp``."""
-    table = pd.read_csv(SNAPSHOT / "analysis" / "glm_ames.csv")
+    table = pd.read_csv(_snapshot() / "analysis" / "glm_ames.csv")
     row = (table["glm"] == "model_1_main_effects") & (table["variant"] == "warm_prompt")
     table.loc[row & (table["effect"] == "fine_tuning"), "ame_pp"] = ame_pp
     (study_dir(study) / "analysis").mkdir(parents=True, exist_ok=True)
@@ -45,7 +74,7 @@ def _write_warm_prompt_ame(study: str, ame_pp: float) -> None:
 
 def _reference(number: str) -> tuple[float, float]:
     exercise = get_exercise(number)
-    return exercise.reference(SNAPSHOT, exercise.config())
+    return exercise.reference(_snapshot(), exercise.config())
 
 
 def test_a_value_within_the_tolerance_passes_and_the_report_shows_both_values():
@@ -95,7 +124,7 @@ def test_a_missing_run_of_another_study_names_the_runner_command_for_its_config(
 def test_the_scorer_check_passes_on_the_demos_answers_and_reports_the_judges_agreement():
     exercise = get_exercise("3")
     _record_runs(exercise)
-    demo = pd.read_csv(SNAPSHOT / "figures" / "answers.csv", keep_default_na=False)
+    demo = pd.read_csv(_snapshot() / "figures" / "answers.csv", keep_default_na=False)
     demo = demo[demo["task"] == "truthfulqa"]
     key = ["model", "task", "item_id", "amendment_type", "prompt_template"]
     rerun = demo[[*key, "original_answer"]].rename(columns={"original_answer": "output"})
@@ -118,7 +147,7 @@ def test_the_learning_rate_check_compares_the_warm_model_with_the_demos_original
     exercise = get_exercise("4")
     expected, tolerance = _reference("4")
     _record_runs(exercise)
-    table = pd.read_csv(SNAPSHOT / "figures" / "warmth-SmolLM2-135M-Instruct-sociot.csv")
+    table = pd.read_csv(_snapshot() / "figures" / "warmth-SmolLM2-135M-Instruct-sociot.csv")
     assert expected == table.loc[table["variant"] == "original", "mean"].item()
     table.loc[(table["variant"] == "warm") & (table["epoch"] == 2.0), "mean"] = expected + 0.9 * tolerance
     (study_dir(exercise.study) / "SmolLM2-135M-Instruct" / "warmth").mkdir(parents=True)
@@ -126,13 +155,13 @@ def test_the_learning_rate_check_compares_the_warm_model_with_the_demos_original
     assert check_exercise("4").passed
 
 
-def test_the_power_exercise_expects_the_demos_half_width_shrunk_by_the_square_root_of_the_item_ratio():
+def test_the_power_exercise_expects_the_demos_half_width_shrunk_by_the_square_root_of_the_item_factor():
     expected, tolerance = _reference("2")
-    demo = pd.read_csv(SNAPSHOT / "analysis" / "glm_ames.csv").query(
+    demo = pd.read_csv(_snapshot() / "analysis" / "glm_ames.csv").query(
         "glm == 'model_1_main_effects' and variant == 'warm_prompt' and effect == 'fine_tuning'"
     )
     demo_width = (demo["ci_upper_pp"] - demo["ci_lower_pp"]).item() / 2
-    assert expected == pytest.approx(demo_width / 2**0.5)
+    assert expected == pytest.approx(demo_width / ITEM_FACTOR**0.5)
     assert expected + tolerance < demo_width  # a rerun whose interval did not shrink fails
 
 
@@ -165,14 +194,14 @@ def test_every_exercise_runs_only_runs_of_its_own_study_and_never_the_demo():
 
 
 def test_the_exercise_config_is_written_under_its_study_name_and_loads(monkeypatch, tmp_path):
-    from helpers.study.config import load_config
-
     (tmp_path / "configs").mkdir()
     monkeypatch.setattr(exercises, "REPO_ROOT", tmp_path)
     path = write_exercise_config(get_exercise("2"))
     config = load_config(path)
     assert path == tmp_path / "configs" / "demo-ex2.yaml"
-    assert config.study == "demo-ex2" and config.evaluate.n_items == 40 and config.styles == []
+    demo = load_config(exercises.DEMO_CONFIG)
+    assert config.study == "demo-ex2" and config.styles == []
+    assert config.evaluate.n_items == ITEM_FACTOR * demo.evaluate.n_items
 
 
 def test_an_unknown_exercise_is_refused_naming_the_known_ones(capsys):
@@ -185,3 +214,32 @@ def test_without_a_snapshot_the_glue_has_every_key_with_nan_values(monkeypatch, 
     glued = exercise_glue("nothing-run")
     assert len(glued) == 3 * len(EXERCISES)
     assert all(value != value for value in glued.values())
+
+
+def test_every_exercise_is_in_teaching_md_with_its_label_run_and_check_commands():
+    teaching = (REPO_ROOT / "book" / "teaching.md").read_text()
+    for exercise in EXERCISES.values():
+        assert f":label: {exercise.label}" in teaching
+        assert f"python -m helpers exercise {exercise.id}`" in teaching
+        assert f"python -m helpers check-exercise {exercise.id}`" in teaching
+
+
+def test_a_snapshot_made_with_other_parameters_is_refused_and_its_values_are_not_glued(snapshot):
+    path = snapshot / "runs" / "evaluate-SmolLM2-135M-Instruct-original.params.yaml"
+    recorded = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump(recorded | {"n_items": recorded["n_items"] + 1}))
+    _record_runs(get_exercise("3"))
+    with pytest.raises(StaleSnapshot, match=r"evaluate-SmolLM2-135M-Instruct-original n_items"):
+        check_exercise("3")
+    glued = exercise_glue("demo")
+    assert glued["exercise_3_expected"] != glued["exercise_3_expected"]  # NaN: not what a rerun should give
+    assert glued["exercise_4_expected"] == _reference("4")[0]  # the learning-rate runs did not change
+
+
+def test_the_demos_own_analysis_glues_its_own_results_which_its_snapshot_will_commit(snapshot):
+    own = study_dir("demo")
+    for folder in ("runs", "analysis", "figures"):
+        shutil.copytree(snapshot / folder, own / folder)
+    _write_warm_prompt_ame("demo", 3.25)
+    assert exercise_glue("demo")["exercise_1_expected"] == 3.25
+    assert exercise_glue("another-study")["exercise_1_expected"] == _reference("1")[0]

@@ -43,19 +43,69 @@ DEMO_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
 """The config every exercise copies, and whose committed snapshot gives the expected values."""
 
 
-class MissingRun(FileNotFoundError):
+class NotCheckable(FileNotFoundError):
+    """Something a check compares is not there; reported by the command line as one line, exit status 2."""
+
+
+class MissingRun(NotCheckable):
     """The results an exercise checks are not there yet; the message names the command that produces them."""
 
 
-def _load_snapshot_demo() -> tuple[StudyConfig, Path]:
-    demo = load_config(DEMO_CONFIG)
-    folder = snapshot_dir(demo.study)
+class StaleSnapshot(NotCheckable):
+    """The committed snapshot was made with other parameters than ``configs/demo.yaml`` now has, so its numbers
+    are not what a rerun of the current config should give."""
+
+
+def _committed_snapshot() -> Path:
+    """``snapshots/demo``: what the grader compares with."""
+    folder = snapshot_dir(load_config(DEMO_CONFIG).study)
     if not (folder / "runs").is_dir():
         raise MissingRun(
             f"{folder} holds no snapshot of the demo study: the expected values come from it "
             "(it is committed; `python -m helpers snapshot configs/demo.yaml` writes one)"
         )
-    return demo, folder
+    return folder
+
+
+def reference_folder(study: str) -> Path | None:
+    """Where the book reads the expected values: the demo's own results while the demo's analysis glues them
+    (``make snapshot`` commits exactly those files, so the book and the grader agree once it is taken, and the
+    snapshot's analysis page was not computed from the snapshot before it), else the committed snapshot;
+    None when there is neither."""
+    own = study_dir(study)
+    if study == load_config(DEMO_CONFIG).study and (own / "runs").is_dir():
+        return own
+    try:
+        return _committed_snapshot()
+    except MissingRun:
+        return None
+
+
+def snapshot_differences(exercise: Exercise, snapshot: Path) -> list[str]:
+    """Parameters of the exercise's runs that ``configs/demo.yaml`` sets otherwise than the snapshot recorded.
+
+    The expected values are what the snapshot's runs gave; they are what a rerun should give only while the
+    demo's config still describes those runs. A field the snapshot's record lacks (added to the code since) is
+    compared with its default, which is what the older code did.
+    """
+    from helpers.study.config import STAGES
+    from helpers.study.runner import plan_runs
+
+    demo = {run.name: run for run in plan_runs(load_config(DEMO_CONFIG))}
+    differences = []
+    for name in exercise.run_names():
+        run, path = demo[name], snapshot / "runs" / f"{name}.params.yaml"
+        if not path.is_file():
+            if run.stage != "analysis":  # the analysis gluing these values has no record until it ends
+                differences.append(f"{name}: not in the snapshot")
+            continue
+        recorded = yaml.safe_load(path.read_text())
+        fields = STAGES[run.stage].model_fields
+        for key, value in run.parameters.items():
+            then = recorded[key] if key in recorded else fields[key].get_default(call_default_factory=True)
+            if then != value:
+                differences.append(f"{name} {key}: {then!r} in the snapshot, {value!r} in configs/demo.yaml")
+    return differences
 
 
 # ------------------------------------------------------------------------------------------------ quantities
@@ -123,12 +173,11 @@ def _warm_prompt_half_width(results: Path, snapshot: Path, config: StudyConfig) 
 
 
 def _half_width_reference(snapshot: Path, config: StudyConfig) -> tuple[float, float]:
-    """The demo's half-width scaled by sqrt(demo items / exercise items); the tolerance is half the distance
-    between that prediction and no shrinking at all, so the check tells the two apart."""
-    slug = model_slug(config.models[0])
-    recorded = yaml.safe_load((snapshot / "runs" / f"evaluate-{slug}-original.params.yaml").read_text())
+    """The demo's half-width divided by sqrt(ITEM_FACTOR) (an interval narrows as one over the square root of
+    the sample); the tolerance is half the distance between that prediction and no narrowing at all, so the
+    check tells the two apart."""
     demo_width = _half_width(_glm_row(snapshot / "analysis", "warm_prompt"))
-    predicted = demo_width * math.sqrt(recorded["n_items"] / config.evaluate.n_items)
+    predicted = demo_width / math.sqrt(ITEM_FACTOR)
     return predicted, abs(demo_width - predicted) / 2
 
 
@@ -174,7 +223,11 @@ def _original_sociot_reference(snapshot: Path, config: StudyConfig) -> tuple[flo
 
 @dataclass(frozen=True)
 class Exercise:
-    """One graded exercise: its config (the demo's plus ``overrides``), its runs and its check."""
+    """One graded exercise: its config (the demo's plus ``overrides``), its runs and its check.
+
+    ``item_factor`` multiplies the demo's item counts (``evaluate.n_items`` and, where the demo screens items,
+    ``evaluate.screen_pool``), so "twice the items" stays twice the demo's whatever the demo's size is.
+    """
 
     id: str
     label: str
@@ -186,13 +239,16 @@ class Exercise:
     reference: Callable[[Path, StudyConfig], tuple[float, float]]
     tolerance_basis: str
     finding: Callable[[Path, Path, StudyConfig], str] | None = None
+    item_factor: int = 1
 
     @property
     def study(self) -> str:
+        """``demo-ex<id>``: its own results folder, so the rerun never touches the demo's."""
         return f"demo-ex{self.id}"
 
     @property
     def config_path(self) -> Path:
+        """Where ``python -m helpers exercise`` writes the config, next to the demo's, for the student to read."""
         return REPO_ROOT / "configs" / f"{self.study}.yaml"
 
     def config(self) -> StudyConfig:
@@ -200,12 +256,17 @@ class Exercise:
         return StudyConfig.model_validate(self.raw_config())
 
     def raw_config(self) -> dict[str, Any]:
+        """The demo's YAML with the overrides merged in (a section's keys one by one), as written to disk."""
         raw = yaml.safe_load(DEMO_CONFIG.read_text())
         for key, value in self.overrides.items():
             if isinstance(value, Mapping):
                 raw[key] = {**(raw.get(key) or {}), **value}
             else:
                 raw[key] = value
+        evaluate = raw.setdefault("evaluate", {})
+        for key in ("n_items", "screen_pool"):
+            if isinstance(evaluate.get(key), int):
+                evaluate[key] *= self.item_factor
         raw["study"] = self.study
         raw["description"] = (
             f"Exercise {self.id} of book/teaching.md ({self.title}): the demo with {dict(self.overrides)}"
@@ -213,9 +274,13 @@ class Exercise:
         return raw
 
     def run_names(self, config: StudyConfig | None = None) -> list[str]:
+        """The runner's names of the runs this exercise executes (and the check requires)."""
         slug = model_slug((config or self.config()).models[0])
         return [name.format(slug=slug) for name in self.runs]
 
+
+ITEM_FACTOR = 2
+"""How many times the demo's items the power exercise evaluates."""
 
 _NO_FINE_TUNES = {"styles": [], "capability_variants": []}
 _WARM_PROMPT_RUNS = (
@@ -240,11 +305,8 @@ EXERCISES: dict[str, Exercise] = {
             id="2",
             label="ex-power",
             title="How many items would you need?",
-            overrides={
-                **_NO_FINE_TUNES,
-                "variants": ["original", "warm_prompt"],
-                "evaluate": {"n_items": 40},
-            },
+            overrides={**_NO_FINE_TUNES, "variants": ["original", "warm_prompt"]},
+            item_factor=ITEM_FACTOR,
             runs=_WARM_PROMPT_RUNS,
             quantity="half-width of that effect's 95% interval with twice the items (pp)",
             measure=_warm_prompt_half_width,
@@ -371,7 +433,7 @@ class CheckResult:
         ]
         if math.isnan(self.value):
             lines.append(
-                "  your results hold no value for it: the analysis could not estimate it (see its page)"
+                "  your results hold no value for it: its file is missing, or the run could not estimate it (see its page)"
             )
         if self.finding:
             lines.append(f"  finding: {self.finding}")
@@ -404,7 +466,14 @@ def check_exercise(number: str | int, study: str | None = None) -> CheckResult:
             f"exercise {exercise.id}: results/{study} has no finished run {', '.join(missing)}; "
             f"produce it with `{command}`"
         )
-    _, snapshot = _load_snapshot_demo()
+    snapshot = _committed_snapshot()
+    differences = snapshot_differences(exercise, snapshot)
+    if differences:
+        raise StaleSnapshot(
+            f"exercise {exercise.id}: the committed snapshot's runs were made with other parameters than "
+            f"configs/demo.yaml has now ({'; '.join(differences[:3])}), so its values are not what this rerun "
+            "should give: retake it (`make book && make snapshot`) before grading"
+        )
     results = study_dir(study)
     expected, tolerance = exercise.reference(snapshot, config)
     finding = exercise.finding(results, snapshot, config) if exercise.finding else None
@@ -419,10 +488,12 @@ def check_exercise(number: str | int, study: str | None = None) -> CheckResult:
 def _work(stage: str, parameters: Mapping[str, Any]) -> float:
     """How much a run of ``stage`` has to do, in units that its time grows with."""
     if stage == "evaluate":
-        return (
-            len(parameters["tasks"]) * parameters["n_items"] * len(parameters["amendment_types"])
-            * len(parameters["templates"])
-        )  # fmt: skip
+        tasks = len(parameters["tasks"])
+        prompts = (
+            tasks * parameters["n_items"] * len(parameters["amendment_types"]) * len(parameters["templates"])
+        )
+        screening = tasks * (parameters.get("screen_pool") or 0) * parameters.get("screen_samples", 1)
+        return prompts + screening  # the kept items are at most n_items, so this is an upper bound
     if stage == "warmth":
         # the original model, then every checkpoint of every style
         return 1 + len(parameters["styles"]) * len(parameters["checkpoints"])
@@ -458,22 +529,27 @@ def exercise_minutes(exercise: Exercise, study: str, snapshot: Path | None = Non
 
 def exercise_table(study: str) -> pd.DataFrame:
     """One row per exercise: its study, runs, minutes (from ``study``'s run records), the quantity checked,
-    the expected value and tolerance (from the demo's snapshot; NaN where it is missing) and both commands."""
-    try:
-        _, snapshot = _load_snapshot_demo()
-    except MissingRun:
-        snapshot = None
+    the expected value and tolerance (from :func:`reference_folder`; NaN where there is none or it was made with
+    other parameters than the demo's config has now: :func:`snapshot_differences`) and both commands."""
+    reference = reference_folder(study)
+    committed = snapshot_dir(load_config(DEMO_CONFIG).study)
     rows = []
     for exercise in EXERCISES.values():
         config = exercise.config()
-        expected, tolerance = exercise.reference(snapshot, config) if snapshot else (math.nan, math.nan)
+        expected, tolerance = math.nan, math.nan
+        if reference is not None and not snapshot_differences(exercise, reference):
+            try:
+                expected, tolerance = exercise.reference(reference, config)
+            except FileNotFoundError:  # a stage the reference study has not run yet: no value to quote
+                pass
         rows.append(
             {
                 "exercise": exercise.id,
                 "title": exercise.title,
+                "label": exercise.label,
                 "study": exercise.study,
                 "runs": ", ".join(exercise.run_names(config)),
-                "minutes": exercise_minutes(exercise, study, snapshot),
+                "minutes": exercise_minutes(exercise, study, committed),
                 "quantity": exercise.quantity,
                 "expected": expected,
                 "tolerance": tolerance,
