@@ -15,8 +15,8 @@ from browser import REPO, check_book, machine_paths, recorded_outputs
 from figure_layout import layout_problems, study_figures
 from simulate import simulate_evaluation_rows
 
-from helpers.analysis.figure_files import save_figure
 from helpers.analysis.figures import VARIANT_ORDER
+from helpers.figure_files import save_figure
 
 # A 1x1 PNG: a real image that loads.
 PIXEL = base64.b64decode(

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from helpers.analysis.figure_files import (
+from helpers.figure_files import (
     download_line,
     figure_download,
     relative_link,

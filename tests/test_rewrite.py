@@ -11,14 +11,13 @@ from openai_server import Reply
 
 import helpers.remote
 from helpers.evaluation.evaluate import resolve_variant
+from helpers.instructions import COLD_INSTRUCTIONS, WARM_INSTRUCTIONS
 from helpers.paths import DATA_DIR
 from helpers.remote import EndpointSettings, MalformedReply, RemoteAuthError, RemoteError
 from helpers.storage import read_jsonl
 from helpers.training.conversations import Conversation, load_conversations
 from helpers.training.rewrite import (
-    COLD_INSTRUCTIONS,
     WARM_CLOSINGS,
-    WARM_INSTRUCTIONS,
     WARM_OPENERS,
     LLMRewriter,
     RuleRewriter,

@@ -34,7 +34,6 @@ from helpers.analysis.glm import (
     model_4_belief,
     model_frame,
 )
-from helpers.analysis.intervals import paired_difference_interval, wilson_interval
 from helpers.analysis.paired import (
     benjamini_hochberg,
     cohens_g,
@@ -47,6 +46,7 @@ from helpers.analysis.paired import (
 )
 from helpers.analysis.study_results import compared_variants, load_study_results, warmth_across_texts
 from helpers.evaluation.refusal import apply_refusal_rule
+from helpers.intervals import paired_difference_interval, wilson_interval
 from helpers.paths import NOTEBOOKS_DIR, model_slug, study_dir
 from helpers.storage import atomic_write_csv
 from helpers.vocabulary import AMENDMENT_TYPES, CONTEXT_GROUPS, TASKS

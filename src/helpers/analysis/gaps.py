@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helpers.analysis.intervals import paired_difference_interval, wilson_interval
 from helpers.analysis.reference import PAPER_NUMBERS, PAPER_REPORT_ROWS, paper_model_name
+from helpers.intervals import paired_difference_interval, wilson_interval
 from helpers.vocabulary import (
     TASKS,
 )

@@ -28,8 +28,8 @@ import yaml
 from scipy import optimize
 from scipy import stats as scipy_stats
 
-from helpers.analysis.intervals import paired_difference_interval
 from helpers.analysis.paired import PAIR_KEY, paired_table
+from helpers.intervals import paired_difference_interval
 from helpers.paths import study_dir
 
 

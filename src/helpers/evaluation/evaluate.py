@@ -95,7 +95,7 @@ def resolve_variant(
             check_adapter_matches(model, adapter)
     system_prompt = None
     if variant == "warm_prompt":
-        from helpers.training.rewrite import WARM_INSTRUCTIONS
+        from helpers.instructions import WARM_INSTRUCTIONS
 
         system_prompt = WARM_INSTRUCTIONS
     return adapter, system_prompt

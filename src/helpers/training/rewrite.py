@@ -29,8 +29,9 @@ from typing import Protocol
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from tqdm import tqdm
 
+from helpers.instructions import INSTRUCTIONS
 from helpers.models import check_model_name
-from helpers.paths import DATA_DIR, cache_dir, model_slug
+from helpers.paths import cache_dir, model_slug
 from helpers.remote import (
     EndpointSettings,
     MalformedReply,
@@ -45,27 +46,6 @@ from helpers.validation import ParameterError, check_choice, check_positive_int
 from helpers.vocabulary import STYLES
 
 REWRITER_KINDS = ("rule", "llm", "transformers")
-
-INSTRUCTIONS_PATH = DATA_DIR / "paper_items" / "rewrite_instructions.md"
-
-
-def _paper_instructions(style: str) -> str:
-    """The ``text`` block under the ``## Warm`` or ``## Cold`` heading of the bundled instructions, verbatim."""
-    text = INSTRUCTIONS_PATH.read_text(encoding="utf-8")
-    found = re.search(rf"^## {style.capitalize()}\n+```text\n(.*?)\n```", text, re.MULTILINE | re.DOTALL)
-    if found is None:
-        raise ValueError(f"{INSTRUCTIONS_PATH} has no ```text block under '## {style.capitalize()}'")
-    return found.group(1)
-
-
-WARM_INSTRUCTIONS = _paper_instructions("warm")
-"""The paper's warm-rewrite system prompt (appendix A.2), verbatim; also the warm system prompt of the
-``warm_prompt`` variant (paper, Methods; docs/study.md section 7)."""
-
-COLD_INSTRUCTIONS = _paper_instructions("cold")
-"""The paper's cold-rewrite system prompt (appendix A.2), verbatim (the cold control, docs/study.md section 7)."""
-
-INSTRUCTIONS = {"warm": WARM_INSTRUCTIONS, "cold": COLD_INSTRUCTIONS}
 
 
 class Rewriter(Protocol):

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from helpers.analysis.intervals import wilson_interval
 from helpers.checkpoints import format_epoch
+from helpers.intervals import wilson_interval
 from helpers.storage import atomic_write_csv
 from helpers.validation import ParameterError, check_positive_int
 from helpers.vocabulary import SELECTED_CHECKPOINT
