@@ -21,7 +21,7 @@ SPHINX_OUTPUT = (
 def _failed_build(monkeypatch, tmp_path: Path) -> None:
     """jupyter-book fails as in a strict build with broken references (no real build: it takes minutes)."""
     monkeypatch.setattr(
-        helpers.study.book, "assemble_book", lambda config, sources, root: tmp_path / "staging"
+        helpers.study.book, "assemble_book", lambda config, sources, root, config_path: tmp_path / "staging"
     )
 
     def run(command, **kwargs):
@@ -58,7 +58,7 @@ def test_without_sphinx_warnings_the_line_names_the_exception_that_ended_the_bui
 
 def test_build_book_reports_a_failed_build_as_one_line_with_exit_status_2(monkeypatch, tmp_path, capsys):
     _failed_build(monkeypatch, tmp_path)
-    monkeypatch.setattr(helpers.study.config, "load_config", lambda path: None)
+    monkeypatch.setattr(helpers.study.config, "load_config", lambda path, **overrides: None)
     monkeypatch.setattr(helpers.study.book, "default_book_dir", lambda: tmp_path / "book")
     assert main(["build-book", str(tmp_path / "study.yaml")]) == 2
     captured = capsys.readouterr()
@@ -69,10 +69,10 @@ def test_build_book_reports_a_failed_build_as_one_line_with_exit_status_2(monkey
 
 
 def test_any_other_error_of_the_build_is_a_bug_and_keeps_its_traceback(monkeypatch, tmp_path):
-    def broken(config, root=None):
+    def broken(config, root=None, config_path=None):
         raise RuntimeError("a bug in the book builder")
 
-    monkeypatch.setattr(helpers.study.config, "load_config", lambda path: None)
+    monkeypatch.setattr(helpers.study.config, "load_config", lambda path, **overrides: None)
     monkeypatch.setattr(helpers.study.book, "build_book", broken)
     with pytest.raises(RuntimeError, match="a bug in the book builder"):
         main(["build-book", str(tmp_path / "study.yaml")])

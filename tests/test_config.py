@@ -59,3 +59,19 @@ def test_bad_config_fails_naming_the_problem(tmp_path, change, expected):
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(ParameterError, match="nope.yaml"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_a_config_can_be_run_as_another_study_with_one_value_overridden():
+    config = load_config("configs/demo.yaml", study="demo-t0", settings=["evaluate.temperature=0", "seed=3"])
+    assert config.study == "demo-t0" and config.evaluate.temperature == 0 and config.seed == 3
+    assert load_config("configs/demo.yaml").study == "demo"  # the file itself is unchanged
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [("evaluate.temperature=-1", "evaluate.temperature"), ("nosuch.x=1", "--set"), ("temperature", "--set")],
+)
+def test_a_bad_override_names_the_setting_before_any_run(setting, named):
+    with pytest.raises(ParameterError) as error:
+        load_config("configs/demo.yaml", settings=[setting])
+    assert f"'{named}'" in str(error.value)

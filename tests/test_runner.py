@@ -8,7 +8,7 @@ import yaml
 
 from helpers.paths import study_dir
 from helpers.study.config import load_config
-from helpers.study.runner import execute_study, plan_runs, run_status, strip_volatile_metadata
+from helpers.study.runner import execute_study, plan_runs, run_status, strip_volatile_metadata, with_upstream
 from helpers.validation import ParameterError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,3 +165,16 @@ def test_force_redoes_one_done_run(demo_config_path):
     assert calls == ["analysis"] and outcome["analysis"] == "done"
     with pytest.raises(ParameterError):
         execute_study(config, force={"no-such-run"}, execute=execute)
+
+
+def test_upto_takes_a_run_and_every_run_it_reads_from_but_not_its_dependents():
+    runs = plan_runs(load_config("configs/demo.yaml"))
+    wanted = with_upstream(runs, {"evaluate-SmolLM2-135M-Instruct-warm"})
+    assert wanted == {
+        "evaluate-SmolLM2-135M-Instruct-warm",
+        "finetune-SmolLM2-135M-Instruct-warm",
+        "training_data",
+    }
+    assert with_upstream(runs, {"training_data"}) == {"training_data"}
+    with pytest.raises(ParameterError, match="no-such-run"):
+        with_upstream(runs, {"no-such-run"})

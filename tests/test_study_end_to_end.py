@@ -6,14 +6,18 @@ a CPU. Its answers are gibberish; what is tested is that every stage runs and ha
 that a second run skips everything, and that the rendered book shows the chapters and figures.
 """
 
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 from browser import check_book, render_in_browser
 
+from helpers.paths import study_dir
 from helpers.study.book import build_book
 from helpers.study.config import load_config
 from helpers.study.runner import execute_study, plan_runs, run_status
@@ -44,7 +48,8 @@ def _tiny_study(model_dir: Path) -> dict:
 def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, monkeypatch):
     book = tmp_path / "book"
     shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build"))
-    config_path = tmp_path / "tiny.yaml"
+    # Inside the results root, so the re-run boxes name it as $WARMBOOK_RESULTS/tiny.yaml, a path that runs here.
+    config_path = Path(os.environ["WARMBOOK_RESULTS"]) / "tiny.yaml"
     config_path.write_text(yaml.safe_dump(_tiny_study(tiny_model_dir)))
     config = load_config(config_path)
 
@@ -93,5 +98,25 @@ def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, 
     assert not list(snapshot.rglob("*.safetensors")), "a snapshot keeps no adapters"
     assert stale_in_snapshot(config) == []
     shutil.rmtree(book / "_build")
-    index = build_book(config, sources=book, root=snapshot)
+    index = build_book(config, sources=book, root=snapshot, config_path=str(config_path))
     assert "code version" in render_in_browser(index.parent / "intro.html")
+
+    # A re-run box of the snapshot book works as printed: its variant runs as a new study, this one untouched.
+    run = next(
+        r for r in plan_runs(config) if r.stage == "evaluate" and r.parameters["variant"] == "original"
+    )
+    staged = nbformat.read(
+        study_dir("tiny") / "book" / "runs" / "evaluate" / f"{run.name}.ipynb", as_version=4
+    )
+    commands = re.findall(r"```bash\n(.*?)\n```", staged.cells[1].source, re.S)
+    assert "$WARMBOOK_SNAPSHOTS/tiny/runs/" in commands[1]  # the parameters file of this build
+    variant = commands[2]
+    assert "--study tiny-temperature-0 --set evaluate.temperature=0" in variant
+    before = {p: p.read_bytes() for p in (study_dir("tiny") / tiny_model_dir.name).rglob("*.csv")}
+    done = subprocess.run(
+        ["bash", "-c", variant], cwd=REPO, capture_output=True, text=True, env=os.environ.copy()
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {status for r, status, _ in run_status(load_config(config_path, study="tiny-temperature-0"))
+            if r.name == run.name} == {"done"}  # fmt: skip
+    assert before == {p: p.read_bytes() for p in before}, "the variant must not touch the study's own results"

@@ -1,7 +1,8 @@
 """Command-line entry points used by the Makefile and by readers re-running the study.
 
 ``python -m helpers prepare-model``          convert the embedded default model once
-``python -m helpers run CONFIG``             run every stage of a study with papermill (skips finished runs)
+``python -m helpers run CONFIG``             run every stage of a study with papermill (skips finished runs);
+                                             ``--upto RUN`` with what it needs, ``--study``/``--set`` a variant
 ``python -m helpers status CONFIG``          list done / pending / stale / failed runs
 ``python -m helpers build-book CONFIG``      assemble the executed notebooks into the HTML book
 ``python -m helpers snapshot CONFIG``        copy the executed study into ``snapshots/<study>/`` (``make read``)
@@ -37,11 +38,13 @@ def _run(args: argparse.Namespace) -> int:
     from helpers.study.config import load_config
     from helpers.study.runner import execute_study
 
-    config = load_config(args.config)
-    selection = {
-        "only": set(args.only) if args.only else None,
-        "force": set(args.force) if args.force else None,
-    }
+    config = load_config(args.config, study=args.study, settings=args.set or ())
+    only = set(args.only) if args.only else None
+    if args.upto:
+        from helpers.study.runner import plan_runs, with_upstream
+
+        only = (only or set()) | with_upstream(plan_runs(config), set(args.upto))
+    selection = {"only": only, "force": set(args.force) if args.force else None}
     if config.executor == "ray":
         from helpers.study.ray_executor import execute_study_on_ray
 
@@ -100,7 +103,7 @@ def _build_book(args: argparse.Namespace) -> int:
                 "--from-snapshot", str(root), "a committed snapshot (python -m helpers snapshot CONFIG)"
             )
     try:
-        index = build_book(config, root=root)
+        index = build_book(config, root=root, config_path=args.config)
     except BookBuildError as error:  # the line names the log of jupyter-book's output
         raise CommandFailed(error.summary) from error
     print(f"The book is ready: {index}")
@@ -202,6 +205,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="path of a study config, e.g. configs/demo.yaml")
     run.add_argument("--only", nargs="*", help="run only these runs (names as listed by `status`)")
     run.add_argument("--force", nargs="*", help="redo these runs even when done (their dependents follow)")
+    run.add_argument(
+        "--upto",
+        nargs="*",
+        metavar="RUN",
+        help="run these runs and every run they need (not their dependents)",
+    )
+    run.add_argument(
+        "--study", help="run the config as another study: results go to results/<STUDY>/, this study's stay"
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one value: evaluate.temperature=0 (repeatable)",
+    )
     run.set_defaults(func=_run)
     status = sub.add_parser("status", help="list done / pending / stale / failed runs of a study")
     status.add_argument("config")

@@ -12,21 +12,24 @@ HTML lands in ``book/_build/html``; a failed build raises :class:`BookBuildError
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import yaml
 
+from helpers.paths import REPO_ROOT, study_dir
 from helpers.paths import book_dir as default_book_dir
-from helpers.paths import study_dir
-from helpers.study.config import StudyConfig
-from helpers.study.runner import STAGE_TITLES, Run, plan_runs
+from helpers.study.config import SECTIONS, StudyConfig
+from helpers.study.runner import STAGE_TITLES, Run, plan_runs, with_upstream
 from helpers.study.snapshot import code_version, read_stamp
+from helpers.study.stages import REGISTRY
 
 #: A Sphinx problem as jupyter-book prints it (``page.md:12: WARNING: undefined label: …``); -W makes each fatal.
 _SPHINX_PROBLEM = re.compile(r"\b(?:WARNING|ERROR|CRITICAL|SEVERE):")
@@ -57,28 +60,71 @@ class BookBuildError(RuntimeError):
 
 CHAPTERS_BEFORE = ["question", "method"]
 CHAPTERS_AFTER = ["results", "limitations", "teaching", "glossary"]
-STAGE_ORDER = ["training_data", "finetune", "warmth", "evaluate", "answers", "capabilities", "analysis"]
-#: One instructive change per stage for the re-run box: the parameter and the value a teacher would hand out.
-VARIATIONS = {
-    "training_data": ("n_conversations", 240),
-    "finetune": ("learning_rate", 1e-5),
-    "warmth": ("n_prompts", 96),
-    "evaluate": ("temperature", 0),
-    "capabilities": ("n_items", 64),
-    "analysis": ("selected_checkpoint", 1),
-}
+#: The run pages, in the registry's order, and the one instructive change each stage's re-run box offers.
+STAGE_ORDER = [stage.name for stage in REGISTRY if stage.in_runs_part]
+VARIATIONS = {stage.name: stage.variation for stage in REGISTRY if stage.variation}
 
 
-def rerun_box(run: Run, study: str) -> str:
-    """A MyST admonition with the commands that re-execute this page alone, and with one parameter changed."""
+def _shown(path: Path) -> str:
+    """A path as the box prints it: relative to the repository when inside it, else under its variable."""
+    path = Path(path)
+    if path.is_relative_to(REPO_ROOT):
+        return str(path.relative_to(REPO_ROOT))
+    for variable in ("WARMBOOK_SNAPSHOTS", "WARMBOOK_RESULTS"):
+        base = os.environ.get(variable)
+        if base and path.is_relative_to(base):
+            return f"${variable}/{path.relative_to(base)}"
+    return path.name
+
+
+def _recorded_minutes(root: Path, names: set[str]) -> float:
+    """The recorded wall time of ``names`` (their ``runs/<run>.json``), in minutes; runs never recorded add 0."""
+    seconds = 0.0
+    for name in names:
+        record = root / "runs" / f"{name}.json"
+        if record.is_file():
+            seconds += float(json.loads(record.read_text()).get("seconds") or 0.0)
+    return seconds / 60
+
+
+def _variant_setting(stage: str, name: str, value: Any) -> str:
+    """``--set`` for a stage's parameter: ``section.name=value``, or ``name=value`` for the study's matrix."""
+    return f"{stage}.{name}={value}" if stage in SECTIONS else f"{name}={value}"
+
+
+def rerun_box(run: Run, study: str, runs: list[Run], root: Path, config_path: str) -> str:
+    """A MyST admonition with the commands that reproduce this page, re-execute it, and vary one parameter.
+
+    Every path it names exists in the build it appears in: the parameters file is the one under ``root`` (the
+    study's results, or the committed snapshot after ``make read``). The snapshot holds notebooks, tables and
+    figures but no adapters or caches, so the box names the runs this page reads and the one command that
+    produces them (``run --upto``); a variant runs as a new study, so it never overwrites this one's results.
+    """
     notebook = f"notebooks/{run.stage}.ipynb"
     output = f"results/{study}/notebooks/{run.stage}/{run.name}.ipynb"
-    params_file = f"results/{study}/runs/{run.name}.params.yaml"
+    params_file = _shown(root / "runs" / f"{run.name}.params.yaml")
+    needed = with_upstream(runs, {run.name})
+    upstream = sorted(needed - {run.name})
+    minutes = _recorded_minutes(root, needed)
     lines = [
         ":::{admonition} Re-run this page",
         ":class: tip dropdown",
         f"This page is `{notebook}` executed by papermill with the parameters of run `{run.name}` of the study "
         f"`{study}` (stored in `{params_file}`). From the repository root, after `make setup`:",
+        "",
+    ]
+    if upstream:
+        lines += [
+            f"It reads what {len(upstream)} earlier run{'s' if len(upstream) > 1 else ''} wrote "
+            f"({', '.join(f'`{name}`' for name in upstream)}); the committed snapshot holds their pages and tables "
+            "but not their adapters or caches. This produces them and this page, skipping what is already done "
+            f"(about {minutes:.0f} min as recorded here):",
+        ]
+    else:
+        lines += [f"It reads no earlier run. This re-runs it (about {minutes:.0f} min as recorded here):"]
+    lines += ["", "```bash", f".venv/bin/python -m helpers run {config_path} --upto {run.name}", "```", ""]
+    lines += [
+        "Once those exist, papermill re-executes this page alone:",
         "",
         "```bash",
         f".venv/bin/papermill {notebook} {output} -f {params_file}",
@@ -86,22 +132,27 @@ def rerun_box(run: Run, study: str) -> str:
     ]
     if run.stage in VARIATIONS:
         name, value = VARIATIONS[run.stage]
+        variant = f"{study}-{name.replace('_', '-')}-{value}"
         lines += [
             "",
-            f"The same page with one parameter changed (`{name}` = {run.parameters[name]!r} here):",
+            f"The same page with one parameter changed (`{name}` = {run.parameters[name]!r} here), as a new "
+            f"study `{variant}`: its results go to `results/{variant}/` and this study's stay as they are; it "
+            + (
+                f"computes the {len(upstream)} runs this page needs in that study first."
+                if upstream
+                else "needs no earlier run."
+            ),
             "",
             "```bash",
-            f".venv/bin/papermill {notebook} /tmp/{run.name}-{name}.ipynb -f {params_file} -p {name} {value}",
+            f".venv/bin/python -m helpers run {config_path} --study {variant} "
+            f"--set {_variant_setting(run.stage, name, value)} --upto {run.name}",
             "```",
-            "",
-            "It writes into the study's results like the runner; `python -m helpers status CONFIG` then reports "
-            "this run as changed, and `python -m helpers run CONFIG --force " + run.name + "` restores it.",
         ]
     lines.append(":::")
     return "\n".join(lines)
 
 
-def _stage_copy(run: Run, study: str, executed: Path, target: Path) -> None:
+def _stage_copy(run: Run, box: str, executed: Path, target: Path) -> None:
     """Copy an executed notebook into the staging folder with its run title and its re-run box."""
     notebook = nbformat.read(executed, as_version=4)
     first = notebook.cells[0] if notebook.cells else None
@@ -115,7 +166,7 @@ def _stage_copy(run: Run, study: str, executed: Path, target: Path) -> None:
             cell.metadata["tags"] = [*tags, "remove-cell"]
         if "injected-parameters" in tags:
             cell.source = "# The parameters of this run (injected by papermill)\n" + cell.source
-    notebook.cells.insert(1, nbformat.v4.new_markdown_cell(rerun_box(run, study)))
+    notebook.cells.insert(1, nbformat.v4.new_markdown_cell(box))
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, target)
 
@@ -153,10 +204,13 @@ def _provenance(config: StudyConfig, root: Path) -> str:
     return f"This book shows the study `{config.study}` as computed in this checkout by code version `{code_version()}`."
 
 
-def assemble_book(config: StudyConfig, sources: Path | None = None, root: Path | None = None) -> Path:
+def assemble_book(
+    config: StudyConfig, sources: Path | None = None, root: Path | None = None, config_path: str | None = None
+) -> Path:
     """Build the study's book source folder under ``results/<study>/book/`` and return it.
 
-    ``root`` is where the executed study lives: ``results/<study>`` (default) or a snapshot folder.
+    ``root`` is where the executed study lives: ``results/<study>`` (default) or a snapshot folder;
+    ``config_path`` is the config as the re-run boxes name it (default ``configs/<study>.yaml``).
     """
     sources = sources or default_book_dir()
     root = root or study_dir(config.study)
@@ -166,22 +220,27 @@ def assemble_book(config: StudyConfig, sources: Path | None = None, root: Path |
     intro = staging / "intro.md"
     intro.write_text(intro.read_text() + f"\n```{{note}}\n{_provenance(config, root)}\n```\n")
     executed = {run.name: root / "notebooks" / run.stage / f"{run.name}.ipynb" for run in plan_runs(config)}
-    runs = [run for run in plan_runs(config) if executed[run.name].exists()]
+    planned = plan_runs(config)
+    runs = [run for run in planned if executed[run.name].exists()]
+    config_path = _shown(Path(config_path).resolve()) if config_path else f"configs/{config.study}.yaml"
     for run in runs:
-        _stage_copy(run, config.study, executed[run.name], staging / "runs" / run.stage / f"{run.name}.ipynb")
+        box = rerun_box(run, config.study, planned, root, config_path)
+        _stage_copy(run, box, executed[run.name], staging / "runs" / run.stage / f"{run.name}.ipynb")
     if (root / "figures").is_dir():  # run pages link their PNG/PDF/CSV files as ../../figures/<file>
         shutil.copytree(root / "figures", staging / "figures")
     write_toc(config, staging, runs)
     return staging
 
 
-def build_book(config: StudyConfig, sources: Path | None = None, root: Path | None = None) -> Path:
+def build_book(
+    config: StudyConfig, sources: Path | None = None, root: Path | None = None, config_path: str | None = None
+) -> Path:
     """Assemble and build the HTML book strictly into ``<sources>/_build/html``; return its index.html.
 
     Raises :class:`BookBuildError` (its output kept in ``<sources>/_build/build.log``) when jupyter-book fails.
     """
     sources = sources or default_book_dir()
-    staging = assemble_book(config, sources, root)
+    staging = assemble_book(config, sources, root, config_path)
     shutil.rmtree(sources / "_build", ignore_errors=True)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [

@@ -11,37 +11,26 @@ the value and what is allowed, before anything runs. Loading a config does not i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from helpers.analysis.params import AnalysisParams, AnswersParams, PaperResultsParams
-from helpers.evaluation.params import CapabilitiesParams, EvaluateParams, ScorerCheckParams, Variant
+from helpers.evaluation.params import CapabilitiesParams, EvaluateParams, Variant
 from helpers.model_names import check_model_name
 from helpers.params import StageParams, StudyName, parameter_error
+from helpers.study.stages import REGISTRY
 from helpers.training.params import FinetuneParams, TrainingDataParams
 from helpers.validation import ParameterError
 from helpers.vocabulary import SELECTED_CHECKPOINT, STYLES, VARIANTS
 from helpers.warmth.params import WarmthParams
 
-#: Sections of a config, in pipeline order, and the stage object each one is.
-SECTIONS: dict[str, type[StageParams]] = {
-    "training_data": TrainingDataParams,
-    "finetune": FinetuneParams,
-    "warmth": WarmthParams,
-    "evaluate": EvaluateParams,
-    "capabilities": CapabilitiesParams,
-}
+#: Sections of a config, in pipeline order, and the stage object each one is (from the stage registry).
+SECTIONS: dict[str, type[StageParams]] = {stage.name: stage.params for stage in REGISTRY if stage.section}
 #: Every stage object the runner can execute, by notebook name.
-STAGES: dict[str, type[StageParams]] = {
-    "paper_results": PaperResultsParams,
-    "scorer_check": ScorerCheckParams,
-    **SECTIONS,
-    "answers": AnswersParams,
-    "analysis": AnalysisParams,
-}
+STAGES: dict[str, type[StageParams]] = {stage.name: stage.params for stage in REGISTRY}
 
 
 class StudyConfig(BaseModel):
@@ -120,8 +109,33 @@ class StudyConfig(BaseModel):
         return self
 
 
-def load_config(path: str | Path) -> StudyConfig:
-    """Read and validate a study config; raise ``ParameterError`` naming the file and the first bad field."""
+def _overridden(raw: dict[str, Any], study: str | None, settings: Sequence[str]) -> dict[str, Any]:
+    """``raw`` with the study renamed and each ``section.key=value`` (or ``key=value``) setting applied."""
+    raw = {key: dict(value) if isinstance(value, dict) else value for key, value in raw.items()}
+    if study is not None:
+        raw["study"] = study
+    for setting in settings:
+        key, equals, text = setting.partition("=")
+        if not equals or not key:
+            raise ParameterError("--set", setting, "KEY=VALUE, e.g. evaluate.temperature=0")
+        value = yaml.safe_load(text)
+        section, dot, name = key.partition(".")
+        if dot:
+            if section not in SECTIONS:
+                raise ParameterError("--set", setting, f"a section among {', '.join(SECTIONS)}")
+            raw.setdefault(section, {})[name] = value
+        else:
+            raw[key] = value
+    return raw
+
+
+def load_config(path: str | Path, study: str | None = None, settings: Sequence[str] = ()) -> StudyConfig:
+    """Read and validate a study config; raise ``ParameterError`` naming the file and the first bad field.
+
+    ``study`` renames the study (its results go to ``results/<study>/``, leaving the config's own study as it
+    is) and each of ``settings`` (``section.key=value`` or ``key=value``, the value read as YAML) overrides one
+    value, so a reader can try a change from the command line; the result is validated as a whole.
+    """
     path = Path(path)
     if not path.is_file():
         raise ParameterError(
@@ -135,6 +149,7 @@ def load_config(path: str | Path) -> StudyConfig:
         raise ParameterError("config", str(path), f"valid YAML; {error.problem} at {where}") from None
     if not isinstance(raw, dict):
         raise ParameterError("config", str(path), "a YAML mapping of settings (see configs/demo.yaml)")
+    raw = _overridden(raw, study, settings)
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as error:

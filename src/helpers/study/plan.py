@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 import pandas as pd
 
 from helpers.model_names import EMBEDDED_MODEL
-from helpers.study.config import StudyConfig
+from helpers.study.config import SECTIONS, StudyConfig
 
 CHARS_PER_TOKEN = 4.0
 """English text averages about four characters per token (OpenAI's tokenizer documentation rule of thumb)."""
@@ -195,7 +195,7 @@ def plan_study(config: StudyConfig, prices: dict[str, tuple[float, float]] | Non
     from helpers.evaluation.judge import judge_messages
 
     prices = API_PRICES | (prices or {})
-    plans = {s: StagePlan(s) for s in ("training_data", "finetune", "warmth", "evaluate", "capabilities")}
+    plans = {s: StagePlan(s) for s in SECTIONS}
     td, ft, wm, ev = config.training_data, config.finetune, config.warmth, config.evaluate
     n_replies = round(td.n_conversations * RESPONSES_PER_CONVERSATION)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from helpers.study.config import StudyConfig
 from helpers.study.runner import Run, execute_run, execute_study, run_status
+from helpers.study.stages import BY_NAME
 
 #: Environment variables each task takes from the driver: where results and caches live, hub and judge keys.
 FORWARDED_ENV = (
@@ -36,7 +37,6 @@ FORWARDED_ENV = (
     "HF_TOKEN",
     "HF_HOME",
 )
-_MODEL_FREE_STAGES = ("paper_results", "training_data", "analysis")
 
 
 def run_gpus(run: Run, cluster_gpus: float) -> int:
@@ -47,7 +47,7 @@ def run_gpus(run: Run, cluster_gpus: float) -> int:
     Face model over); the data, analysis and paper-results runs need none.
     """
     parameters = run.parameters
-    if cluster_gpus == 0 or run.stage in _MODEL_FREE_STAGES or parameters.get("device") == "cpu":
+    if cluster_gpus == 0 or not BY_NAME[run.stage].uses_model or parameters.get("device") == "cpu":
         return 0
     key = "num_processes" if run.stage == "finetune" else "tensor_parallel_size"
     return int(parameters.get(key) or 1)

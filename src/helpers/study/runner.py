@@ -34,31 +34,12 @@ from helpers.params import StageParams
 from helpers.paths import REPO_ROOT, model_slug, study_dir
 from helpers.storage import atomic_write_json, atomic_write_text
 from helpers.study.config import STAGES, StudyConfig
+from helpers.study.stages import ANALYSIS_INPUTS, BY_NAME, REGISTRY
 from helpers.validation import ParameterError
 
-STAGE_TITLES = {
-    "paper_results": "The paper's released results",
-    "scorer_check": "The rule scorer against the paper's judge",
-    "training_data": "Warm and cold training data",
-    "finetune": "Fine-tuning",
-    "warmth": "SocioT warmth",
-    "evaluate": "Evaluation",
-    "capabilities": "Capabilities and safety",
-    "answers": "The answers, side by side",
-    "analysis": "Analysis",
-}
+STAGE_TITLES = {stage.name: stage.title for stage in REGISTRY}
 #: Data files (globs under ``data/``) each stage reads: part of its fingerprint.
-STAGE_DATA: dict[str, tuple[str, ...]] = {
-    "paper_results": ("reference/**/*",),
-    "scorer_check": ("reference/sample_outputs/**/*", "paper_items/*", "scorer_validation/**/*"),
-    "training_data": ("paper_items/rewrite_instructions.md",),
-    "finetune": (),
-    "warmth": (),
-    "evaluate": ("paper_items/*", "medqa/*"),
-    "capabilities": ("mmlu/*", "gsm8k/*", "advbench/*", "paper_items/rewrite_instructions.md"),
-    "answers": (),
-    "analysis": ("reference/**/*", "scorer_validation/**/*"),
-}
+STAGE_DATA: dict[str, tuple[str, ...]] = {stage.name: stage.data for stage in REGISTRY}
 
 
 @dataclass(frozen=True)
@@ -89,24 +70,23 @@ class Run:
         """The result files this run is responsible for (hashed after it ran; checked by ``status``)."""
         root = study_dir(study)
         p = self.parameters
-        slug = model_slug(p["model"]) if "model" in p else ""
-        patterns = {
-            "paper_results": [],
-            "scorer_check": [],
-            "training_data": ["training_data/*.jsonl", "training_data/*.json"],
-            "finetune": [f"{slug}/finetune/{p.get('style')}/**/*"],
-            "warmth": [f"{slug}/warmth/*.csv", f"{slug}/warmth/*.json"],
-            "evaluate": [f"{slug}/{p.get('variant')}/{task}.csv" for task in p.get("tasks", [])]
-            + (
-                [f"{slug}/screening/{task}.csv" for task in p.get("tasks", [])]
-                if p.get("screen_pool")
-                else []
-            ),
-            "capabilities": [f"{slug}/{p.get('variant')}/capabilities*.csv"],
-            "answers": [],
-            "analysis": ["analysis/*.csv", "analysis/*.json"],
-        }[self.stage]
+        patterns = BY_NAME[self.stage].outputs(p)
         return sorted({f for pattern in patterns for f in root.glob(pattern) if f.is_file()})
+
+
+def with_upstream(runs: list[Run], names: set[str]) -> set[str]:
+    """``names`` and every run they read from, directly or through others (what ``run --upto`` executes)."""
+    by_name = {run.name: run for run in runs}
+    unknown = sorted(names - set(by_name))
+    if unknown:
+        raise ParameterError("run", unknown[0], f"a run of this study: {', '.join(sorted(by_name))}")
+    wanted, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo += by_name[name].depends_on
+    return wanted
 
 
 def _derive(section: StageParams, **run_values: Any) -> StageParams:
@@ -121,12 +101,12 @@ def plan_runs(config: StudyConfig) -> list[Run]:
     runs: list[Run] = [
         Run(
             "paper_results",
-            "Figures from the authors' released data",
+            STAGE_TITLES["paper_results"],
             STAGES["paper_results"](study=config.study),
         ),
         Run(
             "scorer_check",
-            "The rule scorer against the paper's judge",
+            STAGE_TITLES["scorer_check"],
             STAGES["scorer_check"](study=config.study),
         ),
         Run("training_data", "Warm and cold rewrites of ShareGPT", _derive(config.training_data, **common)),
@@ -158,7 +138,7 @@ def plan_runs(config: StudyConfig) -> list[Run]:
         Run("answers", "The answers, side by side", STAGES["answers"].build(study=config.study), evaluations)
     )
     analysis = STAGES["analysis"].build(**common, selected_checkpoint=config.selected_checkpoint)
-    analysis_deps = tuple(r.name for r in runs if r.stage in ("warmth", "evaluate", "capabilities"))
+    analysis_deps = tuple(r.name for r in runs if r.stage in ANALYSIS_INPUTS)
     runs.append(Run("analysis", "Statistics and figures of this study", analysis, analysis_deps))
     return runs
 
