@@ -78,3 +78,15 @@ def test_the_judge_gets_a_verdict_for_every_answer_through_the_enum_schema(serve
     ]
     assert set(judge.judge_many(items)) <= {"CORRECT", "INCORRECT"}
     assert judge._structured  # the schema was accepted: no fall-back to free text
+
+
+def test_a_schema_other_than_one_enum_property_is_a_400_naming_response_format(server):
+    name, base_url = server
+    schema = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        _client(base_url).chat.completions.create(
+            model=name,
+            messages=[{"role": "user", "content": "Hi"}],
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+        )
+    assert caught.value.body["param"] == "response_format"
