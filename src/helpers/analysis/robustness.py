@@ -344,8 +344,21 @@ def robustness_table(
     verdict differs from the plain fit's and ``conclusion_changes`` whether either does. A GLM that cannot be
     fitted gives NaN rows with glm.py's notes.
     """
-    fitted = {glm: _fits(rows, glm, variant, mixed=True) for glm in dict.fromkeys(c.glm for c in contrasts)}
-    return pd.DataFrame([_table_row(fitted[c.glm], c, variant) for c in contrasts], columns=TABLE_COLUMNS)
+    # Numerical warnings (overflow on separated data, a non-positive variance) would print the library's file
+    # paths on the page; they go to each row's notes instead, and the affected numbers show as NaN.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = {
+            glm: _fits(rows, glm, variant, mixed=True) for glm in dict.fromkeys(c.glm for c in contrasts)
+        }
+        table = pd.DataFrame(
+            [_table_row(fitted[c.glm], c, variant) for c in contrasts], columns=TABLE_COLUMNS
+        )
+    heard = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    if heard:
+        extra = "numerical warnings: " + "; ".join(heard)
+        table["notes"] = [f"{note}; {extra}" if note else extra for note in table["notes"]]
+    return table
 
 
 def intraclass_correlation(values: np.ndarray, groups: np.ndarray) -> float:
@@ -382,28 +395,35 @@ def design_effects(
     """
     records = []
     tasks = [t for t in TASKS if t in set(rows["task"])]
-    for glm in dict.fromkeys(c.glm for c in contrasts):
-        for task in tasks:
-            fits = _fits(rows[rows["task"].eq(task)], glm, variant, mixed=False)
-            for contrast in (c for c in contrasts if c.glm == glm):
-                record = {"label": contrast.label, "glm": glm, "variant": variant, "task": task}
-                if fits.data is None:
-                    records.append(record)
-                    continue
-                subset = _contrast_rows(fits.data, contrast)
-                items = fits.items[subset.index]
-                residuals = np.asarray(fits.plain.fit.resid_response)[subset.index]
-                icc = intraclass_correlation(residuals, items)
-                per_item = len(subset) / max(len(set(items)), 1)
-                ratio = _logodds_variance(fits.clustered, contrast.weights) / _logodds_variance(
-                    fits.plain.fit, contrast.weights
-                )
-                records.append(
-                    record | {
-                        "n_obs": len(subset), "n_items": len(set(items)), "rows_per_item": per_item,
-                        "design_effect": ratio, "icc": icc, "kish_design_effect": 1 + (per_item - 1) * icc,
-                    }
-                )  # fmt: skip
+    # A task alone is often separated: its numbers are NaN, and the library's warnings stay off the page.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for glm in dict.fromkeys(c.glm for c in contrasts):
+            for task in tasks:
+                with (
+                    warnings.catch_warnings()
+                ):  # a task alone is often separated: its ratio is NaN, not a traceback
+                    warnings.simplefilter("ignore")
+                    fits = _fits(rows[rows["task"].eq(task)], glm, variant, mixed=False)
+                for contrast in (c for c in contrasts if c.glm == glm):
+                    record = {"label": contrast.label, "glm": glm, "variant": variant, "task": task}
+                    if fits.data is None:
+                        records.append(record)
+                        continue
+                    subset = _contrast_rows(fits.data, contrast)
+                    items = fits.items[subset.index]
+                    residuals = np.asarray(fits.plain.fit.resid_response)[subset.index]
+                    icc = intraclass_correlation(residuals, items)
+                    per_item = len(subset) / max(len(set(items)), 1)
+                    ratio = _logodds_variance(fits.clustered, contrast.weights) / _logodds_variance(
+                        fits.plain.fit, contrast.weights
+                    )
+                    records.append(
+                        record | {
+                            "n_obs": len(subset), "n_items": len(set(items)), "rows_per_item": per_item,
+                            "design_effect": ratio, "icc": icc, "kish_design_effect": 1 + (per_item - 1) * icc,
+                        }
+                    )  # fmt: skip
     return pd.DataFrame(records, columns=DESIGN_COLUMNS)
 
 
