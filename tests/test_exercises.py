@@ -117,7 +117,9 @@ def test_a_missing_run_is_an_error_naming_the_command_that_produces_it(capsys):
 
 
 def test_a_missing_run_of_another_study_names_the_runner_command_for_its_config():
-    with pytest.raises(MissingRun, match=r"python -m helpers run configs/mine.yaml --only evaluate-"):
+    with pytest.raises(
+        MissingRun, match=r"python -m helpers run configs/demo-ex3.yaml --study mine --only evaluate-"
+    ):
         check_exercise("3", study="mine")
 
 

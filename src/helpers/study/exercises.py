@@ -460,7 +460,8 @@ def check_exercise(number: str | int, study: str | None = None) -> CheckResult:
         command = (
             f"python -m helpers exercise {exercise.id}"
             if study == exercise.study
-            else f"python -m helpers run configs/{study}.yaml --only {' '.join(missing)}"
+            else f"python -m helpers run configs/{exercise.study}.yaml --study {study} --only {' '.join(missing)}"
+            " --set ... (the values your study changes)"
         )
         raise MissingRun(
             f"exercise {exercise.id}: results/{study} has no finished run {', '.join(missing)}; "
