@@ -1,6 +1,7 @@
 """The results chapter's verdicts say in words what the numbers show, including what could not be seen."""
 
 import pandas as pd
+import pytest
 
 from helpers.analysis.summary import accuracy_power
 from helpers.analysis.verdicts import accuracy_verdict, as_html, capabilities_verdict, caps_verdict
@@ -51,3 +52,20 @@ def test_the_cap_check_with_few_uncapped_pairs_says_it_cannot_rule_anything_out(
     accuracy = {"gap_pp": 1.6, "ci_low": -2.1, "ci_high": 5.3, "n_pairs": 312}
     assert "too few for this check to rule out" in caps_verdict(answers, accuracy)
     assert as_html("**a** b") == "<p><strong>a</strong> b</p>"
+
+
+def test_the_screening_numbers_come_from_the_screening_answers():
+    from helpers.analysis.summary import kept_share
+    from helpers.paths import study_dir
+    from helpers.storage import atomic_write_csv
+
+    rows = pd.DataFrame(
+        {
+            "task": "trivia", "item_id": ["a", "a", "b", "b", "c", "c"], "sample": [0, 1] * 3,
+            "correct": [False, True, True, True, False, False], "kept": [True, True, False, False, False, False],
+        }
+    )  # fmt: skip
+    atomic_write_csv(rows, study_dir("screened") / "m" / "screening" / "trivia.csv")
+    share = kept_share("screened")
+    assert (share["n_screened"], share["n_passed"], share["n_kept"]) == (3, 2, 1)  # b passed, cut by the cap
+    assert share["per_task"]["trivia"]["screen_accuracy"] == pytest.approx(0.5)

@@ -122,16 +122,22 @@ def kept_share(study: str) -> dict[str, Any]:
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if rows.empty:
         return {}
-    items = rows.drop_duplicates(["task", "item_id"])
-    per_task = items.groupby("task")["kept"].agg(["sum", "count"])
+    items = rows.groupby(["task", "item_id"], as_index=False).agg(
+        kept=("kept", "any"), passed=("correct", "any")
+    )
+    per_task = items.groupby("task").agg(
+        sum=("kept", "sum"), count=("kept", "count"), passed=("passed", "sum")
+    )
     accuracy = rows.groupby("task")["correct"].mean()  # plain questions, unscreened: an unbiased accuracy
     return {
         "kept_share": float(items["kept"].mean()),
         "n_screened": int(len(items)),
         "n_kept": int(items["kept"].sum()),
+        "n_passed": int(items["passed"].sum()),
         "per_task": {
             str(task): {
-                "n_screened": int(r["count"]), "n_kept": int(r["sum"]), "kept_share": r["sum"] / r["count"],
+                "n_screened": int(r["count"]), "n_passed": int(r["passed"]), "n_kept": int(r["sum"]),
+                "kept_share": r["sum"] / r["count"],
                 "screen_accuracy": float(accuracy[task]),
             }
             for task, r in per_task.iterrows()

@@ -79,9 +79,9 @@ def accuracy_verdict(
     )
     if evaluation:
         text += (
-            f" The evaluation kept {evaluation['n_kept']} of {evaluation['n_screened']} screened items "
-            f"({evaluation['kept_share']:.0%}), those the original answered correctly at least once in a "
-            "screening pass, and answered them afresh."
+            f" In a screening pass the original answered {evaluation['n_passed']} of {evaluation['n_screened']} "
+            f"pooled items correctly at least once; the evaluation kept {evaluation['n_kept']} of them (at most "
+            "n_items per task) and asked them afresh."
         )
     share = accuracy["headroom_share"]
     paper = accuracy["paper_gap_pp"]
