@@ -117,6 +117,6 @@ def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, 
         ["bash", "-c", variant], cwd=REPO, capture_output=True, text=True, env=os.environ.copy()
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert {status for r, status, _ in run_status(load_config(config_path, study="tiny-temperature-0"))
+    assert {status for r, status, _ in run_status(load_config(config_path, study="tiny-temperature-0", settings=["evaluate.temperature=0"]))
             if r.name == run.name} == {"done"}  # fmt: skip
     assert before == {p: p.read_bytes() for p in before}, "the variant must not touch the study's own results"

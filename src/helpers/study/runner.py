@@ -125,7 +125,8 @@ def plan_runs(config: StudyConfig) -> list[Run]:
             selected_checkpoint=config.selected_checkpoint,
         )  # fmt: skip
         finetunes = tuple(f"finetune-{slug}-{s}" for s in config.styles)
-        runs.append(Run(f"warmth-{slug}", f"SocioT warmth of {slug}", warmth, finetunes))
+        # The warmth stage reads the validation prompts of training_data as well as each style's checkpoints.
+        runs.append(Run(f"warmth-{slug}", f"SocioT warmth of {slug}", warmth, ("training_data", *finetunes)))
         stages = [("evaluate", "Evaluation", config.evaluate, config.variants)]
         stages.append(("capabilities", "Capabilities", config.capabilities, config.capability_variants))
         for stage, label, section, variants in stages:
