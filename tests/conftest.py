@@ -52,6 +52,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny(tiny_model_dir):
+    """The tiny model loaded once, as ``(model, tokenizer)``, for tests that generate with it."""
+    from helpers.models import load_model
+
+    return load_model(str(tiny_model_dir), device="cpu")
+
+
 @pytest.fixture
 def openai_server():
     """Factory: ``with openai_server(respond) as server`` starts a real HTTP server on 127.0.0.1."""

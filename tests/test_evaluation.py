@@ -12,7 +12,6 @@ from helpers.evaluation.evaluate import (
 )
 from helpers.evaluation.judge import JudgeError
 from helpers.evaluation.params import EvaluateParams
-from helpers.models import load_model
 from helpers.validation import ParameterError
 
 
@@ -53,11 +52,6 @@ def test_every_question_gets_28_prompts_identical_across_variants():
     }  # fmt: skip
     assert original["prompt"].tolist() == prompted["prompt"].tolist()
     assert set(prompted["system_prompt"]) != {""} and set(original["system_prompt"]) == {""}
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    return load_model(str(tiny_model_dir), device="cpu")
 
 
 def _plan(tiny_model_dir, **kwargs):

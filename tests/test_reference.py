@@ -6,16 +6,14 @@ import math
 import shutil
 from pathlib import Path
 
-import nbformat
 import pandas as pd
-import papermill
 import pytest
+from notebook_outputs import execute, images, markdown, printed_text
 
 from helpers.analysis import reference
 from helpers.analysis.gaps import gap_table, paper_number_checks, relative_increase
 from helpers.analysis.paired import mcnemar_table, mcnemar_z, pairs_from_counts
 from helpers.evaluation.refusal import REFUSAL_PHRASES, is_refusal
-from helpers.paths import NOTEBOOKS_DIR
 from helpers.validation import ParameterError
 from helpers.vocabulary import AMENDMENT_TYPES, TASKS
 
@@ -260,31 +258,7 @@ def test_paper_model_name_maps_hugging_face_ids_and_keeps_unknown_models():
 
 @pytest.mark.slow
 def test_paper_results_notebook_runs_and_its_checks_pass(tmp_path: Path):
-    output = tmp_path / "paper_results.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS_DIR / "paper_results.ipynb"), str(output), kernel_name="python3", cwd=str(NOTEBOOKS_DIR)
-    )
-    executed = nbformat.read(output, as_version=4)
-    text = "".join(
-        out.get("text", "")
-        for cell in executed.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    )
-    assert "All recomputed headline numbers agree with the paper." in text
-    images = [
-        out
-        for cell in executed.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if "image/png" in out.get("data", {})
-    ]
-    assert len(images) == 6  # Figures 1a, 2, 3, 4, 5 and the ELEPHANT social-sycophancy figure
-    captions = [
-        out["data"]["text/markdown"]
-        for cell in executed.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if "text/markdown" in out.get("data", {})
-    ]
-    assert any("not run on ELEPHANT" in caption for caption in captions)
+    executed = execute("paper_results", tmp_path / "paper_results.ipynb")
+    assert "All recomputed headline numbers agree with the paper." in printed_text(executed)
+    assert len(images(executed)) == 6  # Figures 1a, 2, 3, 4, 5 and the ELEPHANT social-sycophancy figure
+    assert any("not run on ELEPHANT" in caption for caption in markdown(executed))

@@ -13,7 +13,6 @@ from helpers.evaluation.screening import (
     screen_seeds,
     screening_dir,
 )
-from helpers.models import load_model
 from helpers.storage import read_jsonl
 from helpers.validation import ParameterError
 
@@ -59,11 +58,6 @@ def test_fresh_draws_after_screening_make_no_spurious_drop_while_reused_screen_a
     reused = [_simulated_gap(True, rng) for _ in range(20)]
     assert abs(np.mean(fresh)) < 0.01  # no effect planted, none measured
     assert np.mean(reused) > 0.3  # the selection alone would look like a large warmth cost
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    return load_model(str(tiny_model_dir), device="cpu")
 
 
 def _params(tiny_model_dir, **kwargs):

@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import nbformat
 import pandas as pd
-import papermill
 import pytest
 import yaml
+from notebook_outputs import execute, images, printed_text
 from scipy import stats as scipy_stats
 from simulate import simulate_evaluation_rows
 from statsmodels.stats.multitest import multipletests
@@ -47,7 +46,7 @@ from helpers.analysis.paired import (
 from helpers.analysis.study_results import compared_variants, load_study_results, warmth_across_texts
 from helpers.evaluation.refusal import apply_refusal_rule
 from helpers.intervals import paired_difference_interval, wilson_interval
-from helpers.paths import NOTEBOOKS_DIR, model_slug, study_dir
+from helpers.paths import model_slug, study_dir
 from helpers.storage import atomic_write_csv
 from helpers.vocabulary import AMENDMENT_TYPES, CONTEXT_GROUPS, TASKS
 
@@ -437,14 +436,7 @@ def test_warmth_across_texts_falls_back_to_nan_for_a_single_response():
 @pytest.mark.slow
 def test_analysis_notebook_runs_on_a_synthetic_study_and_writes_its_tables(tmp_path: Path):
     _write_study("synthetic", "meta-llama/Llama-3.1-8B-Instruct")
-    output = tmp_path / "analysis.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS_DIR / "analysis.ipynb"),
-        str(output),
-        parameters={"study": "synthetic"},
-        kernel_name="python3",
-        cwd=str(NOTEBOOKS_DIR),
-    )
+    executed = execute("analysis", tmp_path / "analysis.ipynb", study="synthetic")
     analysis = study_dir("synthetic") / "analysis"
     for name in (
         "mcnemar_cells.csv",
@@ -462,43 +454,16 @@ def test_analysis_notebook_runs_on_a_synthetic_study_and_writes_its_tables(tmp_p
     assert {"Fig. 1a", "Fig. 2", "Fig. 3", "Fig. 4", "Fig. 5"} <= set(figure_values["figure"])
     glm = pd.read_csv(analysis / "glm_side_by_side.csv")
     assert {"paper_p", "p_value_logodds", "p_value"} <= set(glm.columns)
-    executed = nbformat.read(output, as_version=4)
-    text = "".join(
-        out.get("text", "")
-        for cell in executed.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    )
+    text = printed_text(executed)
     # no run record asked for a cold evaluation, so nothing is reported missing (the listing follows the runs)
     assert "every file this study's runs were meant to write is there" in text and "missing:" not in text
-    images = [
-        out
-        for cell in executed.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if "image/png" in out.get("data", {})
-    ]
-    assert len(images) == 5
+    assert len(images(executed)) == 5
 
 
 @pytest.mark.slow
 def test_analysis_notebook_explains_instead_of_failing_on_an_empty_study(tmp_path: Path):
-    output = tmp_path / "analysis.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS_DIR / "analysis.ipynb"),
-        str(output),
-        parameters={"study": "nothing-yet"},
-        kernel_name="python3",
-        cwd=str(NOTEBOOKS_DIR),
-    )
-    executed = nbformat.read(output, as_version=4)
-    text = "".join(
-        out.get("text", "")
-        for cell in executed.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    )
-    assert "0 result files read" in text
+    executed = execute("analysis", tmp_path / "analysis.ipynb", study="nothing-yet")
+    assert "0 result files read" in printed_text(executed)
     glued = {
         out["metadata"]["scrapbook"]["name"]
         for cell in executed.cells

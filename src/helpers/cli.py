@@ -121,14 +121,8 @@ def _snapshot(args: argparse.Namespace) -> int:
 def _benchmark(args: argparse.Namespace) -> int:
     from helpers.benchmark import benchmark_generation
 
-    benchmark_generation(
-        n_prompts=args.n_prompts,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        dtype=args.dtype,
-        project_dtype=args.project_dtype,
-        reference_prompts=args.reference_prompts,
-    )
+    names = ("n_prompts", "max_new_tokens", "batch_size", "dtype", "project_dtype", "reference_prompts")
+    benchmark_generation(**{name: getattr(args, name) for name in names})
     return 0
 
 

@@ -208,6 +208,14 @@ def plot_error_by_strategy(errors: pd.DataFrame) -> Figure:
     return grid.figure
 
 
+#: How a rate with its 95% interval is drawn (Figure 4, the ELEPHANT figure): over the three rows per point of
+#: ``_interval_rows``, the median is the point and the full range the interval.
+INTERVAL_POINTS = {
+    "kind": "point", "estimator": "median", "errorbar": ("pi", 100), "linestyle": "none", "capsize": 0.15,
+    "height": 3.2,
+}  # fmt: skip
+
+
 def plot_capabilities(benchmarks: pd.DataFrame) -> Figure:
     """Figure 4: capability and safety benchmarks of original and warm models with 95% intervals.
 
@@ -219,17 +227,12 @@ def plot_capabilities(benchmarks: pd.DataFrame) -> Figure:
     with sns.axes_style("whitegrid"):
         grid = sns.catplot(
             long,
-            kind="point",
+            **INTERVAL_POINTS,
             **_facets(long, x="model", hue="variant", col="benchmark"),
             y="accuracy",
             col_order=list(dict.fromkeys(benchmarks["benchmark"])),
-            estimator="median",
-            errorbar=("pi", 100),
             dodge=0.4 if long["variant"].nunique() > 1 else False,
-            linestyle="none",
-            capsize=0.15,
             sharey=False,
-            height=3.2,
             aspect=1.1,
         )
         grid.set_titles("{col_name}")
@@ -291,3 +294,19 @@ def unavailable_figure(message: str) -> Figure:
     ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
     ax.set_axis_off()
     return fig
+
+
+def publish(fig: Figure, name: str, study: str, stage: str = "analysis", glue_key: str | None = None) -> None:
+    """Show a figure on its page the one way the book does: saved as PNG and PDF under
+    ``results/<study>/figures/<name>`` with its download line, glued under ``glue_key`` (if any) for the chapters
+    that paste it, then drawn."""
+    from IPython.display import display
+    from myst_nb import glue
+
+    from helpers.figure_files import figure_download
+
+    if glue_key is not None:
+        glue(glue_key, fig, display=False)
+    download = figure_download(fig, name, study, stage)
+    plt.show()
+    display(download)

@@ -28,7 +28,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from helpers.analysis.figures import _interval_rows, _rotate_xticks
+from helpers.analysis.figures import INTERVAL_POINTS, VARIANT_COLOURS, _interval_rows, _rotate_xticks
 from helpers.analysis.reference import REFERENCE_DIR
 
 FILE_NAME = "social_syco.csv"
@@ -50,7 +50,7 @@ TABLE_COLUMNS = [
 #: Legend labels and colours: the base model is the study's ``original`` variant, grey; the warm fine-tune
 #: vermilion (Okabe-Ito), the colours the book's other figures give those two variants.
 CONDITIONS = {"base": "base model", "warm": "warm fine-tune"}
-CONDITION_COLOURS = {"base model": "#5F5F5F", "warm fine-tune": "#D55E00"}
+CONDITION_COLOURS = {"base model": VARIANT_COLOURS["original"], "warm fine-tune": VARIANT_COLOURS["warm"]}
 NOT_RUN_NOTE = (
     "This study's own models are not run on ELEPHANT: its prompts and the LLM judge that labels each reply are "
     "not obtainable offline, so only the authors' released numbers are shown. Running it would take a "
@@ -111,7 +111,7 @@ def plot_social_sycophancy(table: pd.DataFrame, benchmark: str = EMOTIONAL_VALID
 
     Paired dots per model (grey: base model; vermilion: warm fine-tune), seaborn's legend to the right of the
     panels (outside the data), model names slanted so they stay readable. A missing rate (GPT-4o's base on SS)
-    is not drawn. ``_interval_rows`` and ``_rotate_xticks`` are :mod:`helpers.analysis.figures`' own helpers, so
+    is not drawn. ``INTERVAL_POINTS``, ``_interval_rows`` and ``_rotate_xticks`` are :mod:`helpers.analysis.figures`' own, so
     this figure draws intervals and labels exactly as Figure 4 does.
     """
     shown = table[table["benchmark"].eq(benchmark)]
@@ -130,24 +130,10 @@ def plot_social_sycophancy(table: pd.DataFrame, benchmark: str = EMOTIONAL_VALID
     points = _interval_rows(long, "rate", "ci_low", "ci_high")
     with sns.axes_style("whitegrid"):
         grid = sns.catplot(
-            points,
-            kind="point",
-            x="model",
-            y="rate",
-            hue="condition",
-            col="dataset",
-            order=list(dict.fromkeys(shown["model"])),
-            hue_order=list(CONDITIONS.values()),
-            col_order=list(dict.fromkeys(shown["dataset"])),
-            palette=CONDITION_COLOURS,
-            estimator="median",
-            errorbar=("pi", 100),
-            dodge=0.4,
-            linestyle="none",
-            capsize=0.15,
-            height=3.2,
-            aspect=0.9,
-        )
+            points, **INTERVAL_POINTS, x="model", y="rate", hue="condition", col="dataset",
+            order=list(dict.fromkeys(shown["model"])), hue_order=list(CONDITIONS.values()),
+            col_order=list(dict.fromkeys(shown["dataset"])), palette=CONDITION_COLOURS, dodge=0.4, aspect=0.9,
+        )  # fmt: skip
     grid.set_titles("{col_name}")
     grid.set_axis_labels("", f"{benchmark.lower()} (% of replies)")
     grid.legend.set_title("")

@@ -202,3 +202,25 @@ def study_summary(results: StudyResults, selected_epoch: float = 2.0) -> dict[st
     numbers["warmth_warm_selected"] = warmth_at("warm", selected_epoch)
     numbers["warmth_cold_selected"] = warmth_at("cold", selected_epoch)
     return numbers
+
+
+def stage_minutes(study: str, exclude: tuple[str, ...] = ("analysis",)) -> pd.DataFrame:
+    """Recorded wall time per stage (``count``, ``mean``, ``sum`` minutes) from the runner's records.
+
+    Every run's state file (``results/<study>/runs/<run>.json``) holds the seconds it took; the stage is the
+    run name's first part. ``exclude`` leaves out runs still in progress when this is read (the analysis
+    measures its own time). An empty frame for a study run without the runner.
+    """
+    import json
+
+    records = [
+        {
+            "stage": path.stem.split("-")[0],
+            "minutes": json.loads(path.read_text()).get("seconds", float("nan")) / 60,
+        }
+        for path in sorted((study_dir(study) / "runs").glob("*.json"))
+        if path.stem not in exclude
+    ]
+    if not records:
+        return pd.DataFrame(columns=["count", "mean", "sum"])
+    return pd.DataFrame(records).groupby("stage")["minutes"].agg(["count", "mean", "sum"])

@@ -286,6 +286,11 @@ _NO_FINE_TUNES = {"styles": [], "capability_variants": []}
 _WARM_PROMPT_RUNS = (
     "training_data", "warmth-{slug}", "evaluate-{slug}-original", "evaluate-{slug}-warm_prompt", "analysis",
 )  # fmt: skip
+#: Exercises 1 and 2 run the same study shape: the original and the warm system prompt, no fine-tune.
+_WARM_PROMPT_STUDY = {
+    "overrides": {**_NO_FINE_TUNES, "variants": ["original", "warm_prompt"]},
+    "runs": _WARM_PROMPT_RUNS,
+}
 
 EXERCISES: dict[str, Exercise] = {
     exercise.id: exercise
@@ -294,8 +299,7 @@ EXERCISES: dict[str, Exercise] = {
             id="1",
             label="ex-warm-prompt",
             title="Warmth without training",
-            overrides={**_NO_FINE_TUNES, "variants": ["original", "warm_prompt"]},
-            runs=_WARM_PROMPT_RUNS,
+            **_WARM_PROMPT_STUDY,
             quantity="model 1 average marginal effect of the warm system prompt on the error rate (pp)",
             measure=_warm_prompt_ame,
             reference=_warm_prompt_ame_reference,
@@ -305,9 +309,8 @@ EXERCISES: dict[str, Exercise] = {
             id="2",
             label="ex-power",
             title="How many items would you need?",
-            overrides={**_NO_FINE_TUNES, "variants": ["original", "warm_prompt"]},
+            **_WARM_PROMPT_STUDY,
             item_factor=ITEM_FACTOR,
-            runs=_WARM_PROMPT_RUNS,
             quantity="half-width of that effect's 95% interval with twice the items (pp)",
             measure=_warm_prompt_half_width,
             reference=_half_width_reference,
