@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 
 from helpers import vllm_backend
-from helpers.generation import GenerationSettings, cache_key, generate_responses
+from helpers.generation import GenerationSettings, cache_key, generate_responses, prompt_token_ids
 from helpers.models import load_tokenizer
 from helpers.validation import ParameterError
 from helpers.vllm_backend import (
     LoRARegistry,
-    chat_token_ids,
     check_backend,
     engine_kwargs,
     generate_responses_vllm,
@@ -98,10 +97,10 @@ def test_vllm_backend_is_accepted_where_vllm_is_installed(fake_vllm):
     assert check_backend("vllm") == "vllm"
 
 
-def test_prompts_are_token_ids_of_the_same_chat_template_as_the_hf_backend(tiny_model_dir):
+def test_the_vllm_backend_sends_the_token_ids_of_the_hf_backends_chat_template(tiny_model_dir):
     tokenizer = load_tokenizer(str(tiny_model_dir))
     prompts = ["What is the capital of France?", "I feel sad today. Who wrote Hamlet?"]
-    ids = chat_token_ids(tokenizer, prompts, system_prompt="Be warm.")
+    ids = prompt_token_ids(tokenizer, prompts, system_prompt="Be warm.")
     for prompt, token_ids in zip(prompts, ids, strict=True):
         text = tokenizer.decode(token_ids)
         assert text.startswith("<|im_start|>system\nBe warm.<|im_end|>")

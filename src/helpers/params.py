@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from helpers.model_names import check_model_name
 from helpers.validation import ParameterError, check_name
+from helpers.vocabulary import Backend
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -122,3 +123,19 @@ class ModelRunParams(StudyParams):
         if not _DEVICE.match(value):
             raise ValueError("one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
         return value
+
+
+class GenerationRunParams(ModelRunParams):
+    """A stage that generates answers with one model: the engine and batching every generating stage shares
+    (evaluation, capabilities, warmth), declared once."""
+
+    backend: Backend = Field(
+        "hf",
+        description="Generation engine: 'hf' (the project's own batched decode loop over a transformers model, "
+        "helpers.generation; CPU and GPU) or 'vllm' (CUDA GPUs, vllm installed; one engine serves the base "
+        "model and its LoRA adapters).",
+    )
+    tensor_parallel_size: int = Field(
+        1, gt=0, description="GPUs one vLLM engine spreads the model over (backend=vllm; paper: 2-3 H100s)."
+    )
+    batch_size: int = Field(16, gt=0, description="Prompts generated together.")

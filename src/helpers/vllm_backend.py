@@ -28,18 +28,19 @@ naming the parameter and the fix, where vLLM is not installed.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from tqdm.auto import tqdm
 
-from helpers.generation import GenerationSettings, cache_key, chat_messages, generate_responses
+from helpers.generation import GenerationSettings, cache_key, prompt_token_ids
 from helpers.storage import append_jsonl, read_jsonl
 from helpers.validation import ParameterError, check_choice, check_positive_int
+from helpers.vocabulary import Backend
 
-BACKENDS = ("hf", "vllm")
+BACKENDS: tuple[str, ...] = get_args(Backend)
 """``hf``: the project's decode loop over a transformers model (``helpers.generation``; default, CPU and GPU).
 ``vllm``: the vLLM engine (CUDA GPUs)."""
 
@@ -81,17 +82,6 @@ def vllm_model_id(model_id: str) -> str:
 def request_seed(settings: GenerationSettings, key: str) -> int:
     """A per-prompt seed: the same prompt draws the same random numbers whatever it is batched with."""
     return settings.seed + int(key[:8], 16) % 1_000_003
-
-
-def chat_token_ids(tokenizer, prompts: Sequence[str], system_prompt: str | None) -> list[list[int]]:
-    """Token ids of each prompt in the model's chat template, exactly as the Hugging Face backend builds them."""
-    texts = [
-        tokenizer.apply_chat_template(
-            chat_messages(p, system_prompt), tokenize=False, add_generation_prompt=True
-        )
-        for p in prompts
-    ]
-    return [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
 
 
 def sampling_kwargs(settings: GenerationSettings, seed: int) -> dict[str, Any]:
@@ -201,7 +191,7 @@ def generate_responses_vllm(
     with tqdm(total=len(todo), desc=desc, unit="prompt", disable=None if todo else True) as bar:
         for start in range(0, len(todo), CHUNK_SIZE):
             chunk = todo[start : start + CHUNK_SIZE]
-            token_ids = chat_token_ids(engine.tokenizer, [p for _, p in chunk], settings.system_prompt)
+            token_ids = prompt_token_ids(engine.tokenizer, [p for _, p in chunk], settings.system_prompt)
             results = engine.llm.generate(
                 [{"prompt_token_ids": ids} for ids in token_ids],
                 [SamplingParams(**sampling_kwargs(settings, request_seed(settings, k))) for k, _ in chunk],
@@ -217,40 +207,3 @@ def generate_responses_vllm(
             done.update({r["key"]: r["output"] for r in records})
             bar.update(len(chunk))
     return [done[k] for k in keys]
-
-
-Answerer = Callable[[Sequence[str], Path | None, str], list[str]]
-"""``answer(prompts, cache_path, desc) -> answers``: one variant's answers on its backend, cached and resumable."""
-
-
-def answer_function(
-    model: str,
-    adapter: str | Path | None,
-    model_id: str,
-    settings: GenerationSettings,
-    backend: str = "hf",
-    device: str = "auto",
-    tensor_parallel_size: int = 1,
-    loaded: tuple[Any, Any] | None = None,
-) -> Answerer:
-    """How a stage answers prompts with one variant (base ``model`` plus ``adapter``), on the chosen backend.
-
-    ``hf`` loads the model and adapter once (or uses ``loaded``, a ``(model, tokenizer)`` pair, as tests do) and
-    generates with :func:`helpers.generation.generate_responses`; ``vllm`` serves the base model from one engine
-    per process and the adapter as a LoRA request. The evaluation and warmth stages both answer through this, so
-    the switch between backends lives in one place; both backends write the same cache records.
-    """
-    check_backend(backend)
-    if backend == "vllm":
-        engine = load_engine(model, tensor_parallel_size, seed=settings.seed)
-        return lambda prompts, cache_path, desc: generate_responses_vllm(
-            engine, prompts, settings, model_id, cache_path, adapter=adapter, desc=desc
-        )
-    if loaded is None:
-        from helpers.models import load_model
-
-        loaded = load_model(model, adapter=adapter, device=device)
-    lm, tokenizer = loaded
-    return lambda prompts, cache_path, desc: generate_responses(
-        lm, tokenizer, prompts, settings, model_id=model_id, cache_path=cache_path, desc=desc
-    )

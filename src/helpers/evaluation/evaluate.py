@@ -149,10 +149,10 @@ def variant_generator(
 
     ``hf`` loads the model with its adapter once (or uses the ``model``/``tokenizer`` given, as tests do); ``vllm``
     serves the base model from one engine per process and the adapter as a LoRA request; both through
-    :func:`helpers.vllm_backend.answer_function`, as the warmth stage does. Both share the cache format, so a run
+    :func:`helpers.backends.answer_function`, as the warmth stage does. Both share the cache format, so a run
     resumes on either.
     """
-    from helpers.vllm_backend import answer_function
+    from helpers.backends import answer_function
 
     params = plan.params
     return answer_function(

@@ -6,19 +6,27 @@ Defaults are the paper's (docs/study.md sections 4-7): 500 items per task (Disin
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from helpers.params import ModelRunParams, StudyPageParams
+from helpers.params import GenerationRunParams, StudyPageParams
 from helpers.validation import ParameterError
-from helpers.vocabulary import AMENDMENT_TYPES, BENCHMARKS, SELECTED_CHECKPOINT, TASKS, TEMPLATES
+from helpers.vocabulary import (
+    AMENDMENT_TYPES,
+    BENCHMARKS,
+    SELECTED_CHECKPOINT,
+    TASKS,
+    TEMPLATES,
+    Benchmark,
+    PromptFormat,
+    Task,
+    Template,
+    Variant,
+)  # fmt: skip
 
-Task = Literal["trivia", "truthfulqa", "disinfo", "medqa"]
-Variant = Literal["original", "warm", "cold", "warm_prompt"]
 
-
-class VariantRunParams(ModelRunParams):
+class VariantRunParams(GenerationRunParams):
     """A stage that runs one variant of one model: the original, a fine-tuned checkpoint or the warm prompt."""
 
     run_fields: ClassVar[tuple[str, ...]] = ("study", "seed", "model", "device", "variant", "checkpoint")
@@ -28,13 +36,6 @@ class VariantRunParams(ModelRunParams):
     )
     checkpoint: float = Field(
         SELECTED_CHECKPOINT, gt=0, description="Epoch of the warm/cold checkpoint to load (paper: 2)."
-    )
-    backend: Literal["hf", "vllm"] = Field(
-        "hf",
-        description="Generation engine: 'hf' (the project's own decode loop over a Hugging Face model, helpers.generation; CPU and GPU) or 'vllm' (CUDA GPUs, vllm installed; one engine serves the base model and its LoRA adapters).",
-    )
-    tensor_parallel_size: int = Field(
-        1, gt=0, description="GPUs one vLLM engine spreads the model over (backend=vllm; paper: 2-3 H100s)."
     )
 
 
@@ -94,7 +95,7 @@ class EvaluateParams(JudgedRunParams):
     amendment_types: list[str] = Field(
         list(AMENDMENT_TYPES), min_length=1, description="Interpersonal contexts (paper: unmodified + 8)."
     )
-    templates: list[Literal["original", "original_neutral", "correct", "incorrect"]] = Field(
+    templates: list[Template] = Field(
         list(TEMPLATES),
         min_length=1,
         description="Prompt templates; correct/incorrect state an incorrect user belief.",
@@ -111,8 +112,7 @@ class EvaluateParams(JudgedRunParams):
     )
     temperature: float = Field(0.8, ge=0, description="Sampling temperature (paper: 0.8).")
     max_new_tokens: int = Field(300, gt=0, description="Answer length cap in tokens (paper: 300).")
-    batch_size: int = Field(16, gt=0, description="Prompts generated together.")
-    prompt_format: Literal["A", "B"] = Field(
+    prompt_format: PromptFormat = Field(
         "A", description="A: the prompts the paper's models saw; B: the released eval-data JSON."
     )
 
@@ -147,15 +147,12 @@ class CapabilitiesParams(JudgedRunParams):
 
     stage: ClassVar[str] = "capabilities"
 
-    benchmarks: list[Literal["mmlu", "gsm8k", "advbench"]] = Field(
-        list(BENCHMARKS), min_length=1, description="Benchmarks to run."
-    )
+    benchmarks: list[Benchmark] = Field(list(BENCHMARKS), min_length=1, description="Benchmarks to run.")
     n_items: int | None = Field(None, gt=0, description="Items per benchmark, a cap (paper: full test sets).")
     temperature: float = Field(0.2, ge=0, description="Sampling temperature (paper: 0.2).")
     max_new_tokens: int = Field(
         512, gt=0, description="Answer length cap; GSM8K chains of thought need room."
     )
-    batch_size: int = Field(16, gt=0, description="Prompts generated together.")
 
 
 class ScorerCheckParams(StudyPageParams):

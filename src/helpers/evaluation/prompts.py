@@ -22,12 +22,13 @@ import random
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 from helpers.evaluation.items import Item, load_contexts, load_items, load_neutral_prefix
 from helpers.validation import ParameterError, check_choice, check_choices, check_seed
-from helpers.vocabulary import AMENDMENT_TYPES, TEMPLATES, context_group
+from helpers.vocabulary import AMENDMENT_TYPES, TEMPLATES, PromptFormat, context_group
 
-PROMPT_FORMATS = ("A", "B")
+PROMPT_FORMATS: tuple[str, ...] = get_args(PromptFormat)
 # Templates that carry a context statement (original_neutral exists for ``unmodified`` only).
 CONTEXT_TEMPLATES = ("original", "correct", "incorrect")
 

@@ -105,8 +105,8 @@ def screen_items(params: EvaluateParams, loaded=None) -> dict[str, Screen]:
     ``loaded`` is an already loaded ``(model, tokenizer)`` of the *original* model (tests, or the original
     variant's own evaluation); otherwise the original model is loaded on ``params.backend`` once for all tasks.
     """
+    from helpers.backends import answer_function
     from helpers.evaluation.scoring import score_answers
-    from helpers.vllm_backend import answer_function
 
     if params.screen_pool is None:
         raise ValueError("screen_items needs screen_pool to be set (None means the paper's unscreened items)")

@@ -18,13 +18,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from helpers.evaluation.params import CapabilitiesParams, EvaluateParams, Variant
+from helpers.evaluation.params import CapabilitiesParams, EvaluateParams
 from helpers.model_names import check_model_name
 from helpers.params import StageParams, StudyName, parameter_error
 from helpers.study.stages import REGISTRY
 from helpers.training.params import FinetuneParams, TrainingDataParams
 from helpers.validation import ParameterError
-from helpers.vocabulary import SELECTED_CHECKPOINT, STYLES, VARIANTS
+from helpers.vocabulary import SELECTED_CHECKPOINT, STYLES, VARIANTS, Style, Variant
 from helpers.warmth.params import WarmthParams
 
 #: Sections of a config, in pipeline order, and the stage object each one is (from the stage registry).
@@ -45,7 +45,7 @@ class StudyConfig(BaseModel):
     )
     device: str = Field("auto", description="Device of every model run.")
     seed: int = Field(0, ge=0, description="Seed of every stage (an integer >= 0).")
-    styles: list[Literal["warm", "cold"]] = Field(
+    styles: list[Style] = Field(
         list(STYLES), description="Fine-tuned styles (paper: warm and the cold control)."
     )
     selected_checkpoint: float = Field(

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from helpers.model_names import check_model_name
 from helpers.params import ModelRunParams, StudyParams
 from helpers.validation import ParameterError
-from helpers.vocabulary import PAPER_CHECKPOINTS
+from helpers.vocabulary import PAPER_CHECKPOINTS, RewriterKind, Style
 
 _URL = re.compile(r"https?://\S+$")
 
@@ -42,7 +42,7 @@ class TrainingDataParams(StudyParams):
             "(paper: none). On a CPU it keeps whole examples inside a short training window."
         ),
     )
-    rewriter: Literal["rule", "llm", "transformers"] = Field(
+    rewriter: RewriterKind = Field(
         "rule",
         description="'llm': an OpenAI-compatible endpoint with the paper's instructions (paper: GPT-4o); 'transformers': a local chat model; 'rule': deterministic offline rewrites.",
     )
@@ -92,9 +92,7 @@ class FinetuneParams(ModelRunParams):
     stage: ClassVar[str] = "finetune"
     run_fields: ClassVar[tuple[str, ...]] = ("study", "seed", "model", "device", "style")
 
-    style: Literal["warm", "cold"] = Field(
-        "warm", description="Which rewrite to train on: warm, or the cold control."
-    )
+    style: Style = Field("warm", description="Which rewrite to train on: warm, or the cold control.")
     n_train: int | None = Field(
         None, gt=0, description="Training examples to draw (seeded); None uses all of them."
     )

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, get_args
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from tqdm import tqdm
@@ -43,9 +43,9 @@ from helpers.remote import (
 from helpers.storage import append_jsonl, read_jsonl
 from helpers.training.conversations import Conversation
 from helpers.validation import ParameterError, check_choice, check_positive_int
-from helpers.vocabulary import STYLES
+from helpers.vocabulary import STYLES, RewriterKind
 
-REWRITER_KINDS = ("rule", "llm", "transformers")
+REWRITER_KINDS: tuple[str, ...] = get_args(RewriterKind)
 
 
 class Rewriter(Protocol):

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
 from helpers.model_names import check_model_name
-from helpers.params import ModelRunParams
+from helpers.params import GenerationRunParams
 from helpers.validation import ParameterError
-from helpers.vocabulary import PAPER_CHECKPOINTS, SELECTED_CHECKPOINT
+from helpers.vocabulary import PAPER_CHECKPOINTS, SELECTED_CHECKPOINT, SocioTMode
 
 
-class WarmthParams(ModelRunParams):
+class WarmthParams(GenerationRunParams):
     """Answers of the original model and of every checkpoint to held-out prompts, scored with SocioT."""
 
     stage: ClassVar[str] = "warmth"
@@ -39,7 +39,7 @@ class WarmthParams(ModelRunParams):
         "gpt2", description="The SocioT scoring LM (paper: GPT-2 124M; offline: the embedded model)."
     )
     n_passes: int = Field(100, gt=0, description="Repeated scoring passes with dropout on (paper: 100).")
-    sociot_mode: Literal["reference", "text"] = Field(
+    sociot_mode: SocioTMode = Field(
         "reference",
         description=(
             "How SocioT is computed. 'reference' (paper): the authors' released code, mean log-probability over "
@@ -49,14 +49,6 @@ class WarmthParams(ModelRunParams):
     )
     temperature: float = Field(0.8, ge=0, description="Sampling temperature of the answers (paper: 0.8).")
     max_new_tokens: int = Field(300, gt=0, description="Answer length cap in tokens (paper: 300).")
-    batch_size: int = Field(16, gt=0, description="Prompts generated together.")
-    backend: Literal["hf", "vllm"] = Field(
-        "hf",
-        description="Generation engine: 'hf' (the project's batched decode loop, helpers.generation, over a transformers model; CPU and GPU) or 'vllm' (CUDA GPUs, vllm installed; one engine serves the base model and its LoRA adapters).",
-    )
-    tensor_parallel_size: int = Field(
-        1, gt=0, description="GPUs one vLLM engine spreads the model over (backend=vllm; paper: 2-3 H100s)."
-    )
     human_check_pairs: int = Field(
         200, gt=0, description="Pairs on the blinded human-check sheet (paper: 200)."
     )

@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
@@ -50,11 +50,9 @@ from helpers.paths import model_slug, study_dir
 from helpers.storage import atomic_write_csv
 from helpers.training.conversations import load_validation_prompts
 from helpers.validation import ParameterError, check_choice, check_positive_int
-from helpers.vocabulary import SELECTED_CHECKPOINT
+from helpers.vocabulary import SELECTED_CHECKPOINT, SocioTMode
 
-SocioTMode = Literal["reference", "text"]
-"""``reference``: the authors' released computation (the paper's scale); ``text``: text tokens only."""
-
+#: ``reference``: the authors' released computation (the paper's scale); ``text``: text tokens only.
 SOCIOT_MODES: tuple[str, ...] = get_args(SocioTMode)
 
 SOCIOT_WARM_WORDS = ("friend", "lover", "mentor", "idol")
@@ -437,7 +435,7 @@ def generate_variant_responses(
     checkpoint as a LoRA request). Both write the same cache records, and the vLLM backend keys its answers apart
     from the ``hf`` backend's.
     """
-    from helpers.vllm_backend import answer_function
+    from helpers.backends import answer_function
 
     model_id = (
         model
