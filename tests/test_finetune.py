@@ -199,6 +199,48 @@ def test_loss_is_computed_on_the_assistant_reply_only(tiny_model_dir, tmp_path):
     assert "glad" not in prompt_text
 
 
+def _token_loss(model, batch: dict) -> tuple[float, int]:
+    """Summed next-token loss of a collated batch over its trained tokens, and how many tokens that is."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+    labels = batch["labels"][:, 1:]
+    loss = torch.nn.functional.cross_entropy(
+        logits.transpose(1, 2), labels, ignore_index=-100, reduction="sum"
+    )
+    return float(loss), int((labels != -100).sum())
+
+
+def test_batching_examples_of_different_lengths_leaves_every_trained_token_loss_unchanged(
+    tiny_model_dir, tmp_path
+):
+    """Length-grouped batches change which examples share a batch (and how much padding there is), never what a
+    trained token costs: the padded batch's per-token loss equals that of each example alone. Were the pad
+    positions trained on, as a collator that copied input_ids into labels would do, it would not."""
+    examples = _examples(1) + [
+        {
+            "prompt": [
+                {"role": "user", "content": "A much longer question, with many more words in it, please?"}
+            ],
+            "completion": [
+                {"role": "assistant", "content": "A longer answer too, so the two lengths differ."}
+            ],
+        }
+    ]
+    params = _params(str(tiny_model_dir), train_sampling_strategy="group_by_length")
+    trainer = build_trainer(str(tiny_model_dir), examples, params, tmp_path / "trainer", "cpu")
+    model = trainer.model.eval()
+    rows = [trainer.train_dataset[i] for i in range(2)]
+    with torch.no_grad():
+        alone = [_token_loss(model, trainer.data_collator([row])) for row in rows]
+        padded = trainer.data_collator(rows)
+        assert (padded["attention_mask"] == 0).any(), "the two examples must differ in length"
+        together, n = _token_loss(model, padded)
+        assert n == sum(count for _, count in alone)
+        assert together / n == pytest.approx(sum(loss for loss, _ in alone) / n, rel=1e-5)
+        broken = dict(padded, labels=padded["input_ids"].clone())  # pads trained on
+        wrong, m = _token_loss(model, broken)
+        assert m > n and wrong / m != pytest.approx(together / n, rel=1e-3)
+
+
 def test_an_unknown_style_fails_before_anything_loads(tiny_model_dir):
     with pytest.raises(ParameterError) as error:
         _params(str(tiny_model_dir), "friendly")

@@ -8,6 +8,7 @@
 ``python -m helpers snapshot CONFIG``        copy the executed study into ``snapshots/<study>/`` (``make read``)
 ``python -m helpers plan CONFIG``            generations, tokens, GPU-hours and API cost before running
 ``python -m helpers benchmark``              measure generation throughput on this machine
+``python -m helpers benchmark-finetune``     padding share of the demo's training batches, step time by sampling
 ``python -m helpers samples FOLDER...``      the rule scorer against the authors' labelled sample outputs
 ``python -m helpers prompts --task T``       every prompt variant of a task's items, as sent
 ``python -m helpers serve``                  a local OpenAI-compatible server for the judge and the rewriter
@@ -126,6 +127,13 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark_finetune(args: argparse.Namespace) -> int:
+    from helpers.finetune_benchmark import benchmark_finetune
+
+    benchmark_finetune(steps=args.steps)
+    return 0
+
+
 def _samples(args: argparse.Namespace) -> int:
     from helpers.analysis.samples import print_samples_report
 
@@ -229,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     snap.add_argument("config")
     snap.set_defaults(func=_snapshot)
+    bench_ft = sub.add_parser(
+        "benchmark-finetune",
+        help="padding share of the demo's training batches and step time, random vs grouped",
+    )
+    bench_ft.add_argument("--steps", type=int, default=12, help="optimizer steps timed per sampling strategy")
+    bench_ft.set_defaults(func=_benchmark_finetune)
     bench = sub.add_parser(
         "benchmark", help="time the project's generation against a plain generate loop on the demo's prompts"
     )

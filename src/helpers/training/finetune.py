@@ -233,6 +233,7 @@ def build_trainer(
         max_length=params.max_length,
         completion_only_loss=True,
         activation_checkpointing=params.gradient_checkpointing,
+        train_sampling_strategy=params.train_sampling_strategy,
         use_cpu=not on_cuda,
         bf16=on_cuda and plan.dtype == torch.bfloat16,
         seed=params.seed,

@@ -120,6 +120,11 @@ class FinetuneParams(ModelRunParams):
     gradient_checkpointing: bool = Field(
         False, description="Trade compute for memory; slower and unneeded for small models."
     )
+    train_sampling_strategy: Literal["random", "group_by_length"] = Field(
+        "group_by_length",
+        description="How examples form batches: 'group_by_length' (transformers' LengthGroupedSampler: batches of "
+        "similar length, so few pad tokens are computed; our choice, the paper does not say) or 'random'.",
+    )
     num_processes: int = Field(
         1,
         gt=0,
