@@ -26,26 +26,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     Built from a config in about a second, it exercises the real transformers/peft/trl code paths; its outputs
     are gibberish, which is all the pipeline tests need.
     """
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from tiny_models import tiny_llama
+    from transformers import AutoTokenizer
 
     from helpers.models import prepare_embedded_model
 
     tokenizer = AutoTokenizer.from_pretrained(prepare_embedded_model())
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
+    model = tiny_llama(tokenizer)
     path = tmp_path_factory.mktemp("tiny-model")
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import tiny_llama
 
 from helpers.checkpoints import (
     checkpoint_dir,
@@ -158,21 +159,12 @@ def test_a_missing_checkpoint_names_the_epochs_available(trained):
 
 
 def test_an_adapter_from_another_base_model_is_refused_before_loading(trained, tmp_path):
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     model, _, _ = trained
     tokenizer = AutoTokenizer.from_pretrained(model)
     other = tmp_path / "other-tiny"
-    LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-        )
-    ).save_pretrained(other)
+    tiny_llama(tokenizer, hidden_size=16, layers=1, heads=2, kv_heads=1).save_pretrained(other)
     tokenizer.save_pretrained(other)
     adapter = list_checkpoints(STUDY, model, "warm")[2.0]
     with pytest.raises(ParameterError) as error:

@@ -19,6 +19,17 @@ ITEMS = DATA_DIR / "paper_items"
 SCORED_COLUMNS = ["evaluation", "refusal", "scorer", "response_length"]
 
 
+def _joined(
+    frame: pd.DataFrame,
+    answers: pd.DataFrame,
+    key: str,
+    dropped: list[str],
+    renames: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """``frame`` with its ``dropped`` columns replaced by ``answers``' (joined on ``key``), then renamed."""
+    return frame.drop(columns=dropped).merge(answers, on=key, how="left").rename(columns=renames or {})
+
+
 def _sample_rows(task: str) -> pd.DataFrame:
     """The authors' scored Qwen-32B samples (original + warm) as evaluation rows, with their GPT-4o label.
 
@@ -33,37 +44,29 @@ def _sample_rows(task: str) -> pd.DataFrame:
     if task in ("trivia", "truthfulqa"):
         items = pd.read_json(ITEMS / f"{task}.jsonl", lines=True, dtype=False)
         answers = items[["content_key", "question", "correct_answer", "incorrect_answer"]]
-        frame = frame.drop(columns=["correct_answer", "incorrect_answer"]).merge(
-            answers, on="content_key", how="left"
-        )
+        frame = _joined(frame, answers, "content_key", ["correct_answer", "incorrect_answer"])
     elif task == "disinfo":
         # MASK repeats three questions with different propositions: prefer the original file's own pair.
         items = pd.read_json(ITEMS / "disinfo.jsonl", lines=True, dtype=False)
         keys = ["prompt_disinfo", "ground_truth", "ground_false"]
         answers = pd.concat([original[keys], items[keys]]).drop_duplicates("prompt_disinfo")
-        frame = frame.drop(columns=["ground_truth", "ground_false"]).merge(
-            answers, on="prompt_disinfo", how="left"
-        )
-        frame = frame.rename(
-            columns={
-                "prompt_disinfo": "question",
-                "ground_truth": "correct_answer",
-                "ground_false": "incorrect_answer",
-            }
-        )
+        renames = {
+            "prompt_disinfo": "question",
+            "ground_truth": "correct_answer",
+            "ground_false": "incorrect_answer",
+        }
+        frame = _joined(frame, answers, "prompt_disinfo", ["ground_truth", "ground_false"], renames)
     else:
         answers = original.drop_duplicates("original_question")[
             ["original_question", "answer", "wrong_answer", "options"]
         ]
-        frame = frame.drop(columns=["answer", "wrong_answer", "options", "question"]).merge(
-            answers, on="original_question", how="left"
-        )
-        frame = frame.rename(
-            columns={
-                "original_question": "question",
-                "answer": "correct_answer",
-                "wrong_answer": "incorrect_answer",
-            }
+        renames = {
+            "original_question": "question",
+            "answer": "correct_answer",
+            "wrong_answer": "incorrect_answer",
+        }
+        frame = _joined(
+            frame, answers, "original_question", ["answer", "wrong_answer", "options", "question"], renames
         )
         frame["options"] = frame["options"].map(lambda text: json.dumps(ast.literal_eval(text)))
     frame = frame.rename(columns={"evaluation": "gpt4o"}).assign(task=task)
