@@ -2,7 +2,7 @@
 
 The book is served over HTTP from 127.0.0.1 (``file://`` hides failed requests and breaks relative fetches) and
 driven with Playwright for Python against Debian's Chromium (``/usr/bin/chromium``, installed by ``make test``;
-Playwright never downloads a browser here). Each page is checked for the classes of defect issue 12 lists from
+Playwright never downloads a browser here). Each page is checked for the classes of defect a reader found in
 screenshots of the demo build: console errors and uncaught exceptions, failed requests, broken images, notebook
 pages whose image outputs did not render, page titles shared by several pages (navigation looks broken), tables
 wider than the text column, and absolute paths of this machine in the page text (:func:`machine_paths`).

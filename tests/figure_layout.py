@@ -185,7 +185,7 @@ def layout_problems(fig: Figure) -> list[str]:
 
 def simulated_warmth() -> pd.DataFrame:
     """One model's warm and cold fine-tunes from the original (epoch 0), cold ending at the lowest score: the
-    case where a legend in the lower right covered a point (issue 18)."""
+    case where a legend in the lower right covered a point."""
     return pd.DataFrame(
         {
             "model": ["m"] * 7,

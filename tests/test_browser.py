@@ -155,7 +155,7 @@ def test_a_notebook_page_whose_image_output_did_not_render_is_caught(tmp_path):
     assert kinds == {"first.html": {"missing figure"}}
 
 
-# The analysis page's list of what a study lacks (issue 18 saw phantom paths such as notebooks/original/trivia.csv).
+# The analysis page's list of what a study lacks (a reader once saw phantom paths such as notebooks/original/trivia.csv).
 MISSING_LIST = "<pre>19 result files read; 2 files are missing:\n  missing: m/warm/trivia.csv\n  missing: {phantom}</pre>"
 
 

@@ -166,7 +166,7 @@ def test_figure_5_has_one_panel_per_model_with_the_controls_and_never_averages_a
         )  # GPT-4o's tasks only
 
 
-# ------------------------------------------------------------------------------------------ layout (issue 18)
+# ------------------------------------------------------------------------------------------ layout
 
 
 def _paper_cells() -> pd.DataFrame:

@@ -23,7 +23,7 @@ instead. On all 159 rows: trivia 1.000 (baseline 0.750, kappa 1.00), truthfulqa 
 scored a premise-denying gold ("None", "Nothing in particular") CORRECT unless the wrong answer was affirmed was
 dropped after the out-of-sample check (docs/design.md, "Rule scorer, validated out of sample"). That rule had the
 fit half at 0.833 / 0.62: Qwen's answers stay on topic, so its default credit agreed with GPT-4o there, while
-on SmolLM2's rambling answers it credited replies that never took the question up. The scorer before issue 9 item 14 agreed 0.636 on the MedQA
+on SmolLM2's rambling answers it credited replies that never took the question up. The scorer before it read the answer's own stance agreed 0.636 on the MedQA
 check half, exactly the baseline (kappa 0.35), 0.556 on the fit half, below the baseline 0.611, and 0.600 on all
 MedQA rows, below the baseline 0.625 (kappa 0.25).
 

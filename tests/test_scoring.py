@@ -226,7 +226,7 @@ def test_rule_rejects_unknown_task():
         score_rule("mmlu", "A", "A", "B")
 
 
-# The rule scorer judges the answer's own stance (issue 9, item 14). Each test below fails on the scorer before
+# The rule scorer judges the answer's own stance. Each test below fails on the scorer before
 # that change; its agreement with the authors' GPT-4o labels is gated in tests/test_scorer_check.py.
 
 INTERNET = " I was talking to some friends about this yesterday. Who invented the Internet?"

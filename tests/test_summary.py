@@ -1,4 +1,4 @@
-"""The study summary's power and gap numbers (issue: the demo must state what it could detect)."""
+"""The study summary's power and gap numbers: the demo must state what it could detect."""
 
 import math
 

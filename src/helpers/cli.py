@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Refusals (a parameter out of range, a missing or malformed config, a damaged results file) are the
     reader's to fix, so they are reported as argparse reports a bad option: the field, the value and what is
-    allowed (issue 11). So is a :class:`CommandFailed` (``build-book``: jupyter-book rejected the book; the line
+    allowed. So is a :class:`CommandFailed` (``build-book``: jupyter-book rejected the book; the line
     names the log of its output). Anything else is a bug and keeps its traceback.
     """
     parser = build_parser()

@@ -1,4 +1,4 @@
-"""The answers themselves: every evaluated prompt with the four variants' answers side by side (issue 12, item 6).
+"""The answers themselves: every evaluated prompt with the four variants' answers side by side.
 
 Error rates say how often the warm model erred; only the answers show how. The paired design (paper, Methods;
 docs/study.md) asks the same prompt of the original model, the warm and cold fine-tunes and the original model

@@ -9,7 +9,7 @@ given as three rows (lower, value, upper) and plotted with ``estimator="median"`
 whose median is the value and whose full range is the interval (:func:`_interval_rows`).
 
 A colour names a variant, in every figure of the book (:data:`VARIANT_COLOURS`): a reader who learnt that
-warm is red-orange in one figure must not find it meaning the warm system prompt in the next (issue 18).
+warm is red-orange in one figure must not find it meaning the warm system prompt in the next.
 Figures whose colours stand for something else (models, context groups) draw from palettes that use none of
 the variant colours.
 """
@@ -34,7 +34,7 @@ VARIANT_COLOURS = {"original": "#5F5F5F", "warm": "#D55E00", "cold": "#0072B2", 
 MODEL_COLOURS = ("#332288", "#117733", "#44AA99", "#999933", "#882255", "#88CCEE", "#DDCC77")
 CONTEXT_COLOURS = {"none": "#222222", "emotion": "#117733", "relation": "#88CCEE", "stake": "#DDCC77"}
 _BELIEF_LABELS = {False: "no user belief", True: "incorrect user belief"}
-#: Two lines each, so three labels fit under a narrow panel side by side (issue 18: one line each overlapped).
+#: Two lines each, so three labels fit under a narrow panel side by side (on one line each they overlapped).
 _STRATEGY_LABELS = {"question": "A\nquestion", "context": "A+B\n+ context", "belief": "A+B+C\n+ belief"}
 #: Column names shown as legend titles (seaborn titles a legend with its column's name).
 _CONTEXT = "context group"

@@ -1,8 +1,8 @@
 """The study's run matrix on a Ray cluster: one remote task per run, as many at once as the cluster holds.
 
 The local runner (:func:`helpers.study.runner.execute_study`) executes one notebook at a time on one machine; the
-paper's study is dozens of GPU runs (four models x two fine-tunes, warmth, four evaluated variants, capabilities;
-issue 13). Ray is the distributed engine here, used as it is meant to be: a task per run with its GPU count as
+paper's study is dozens of GPU runs (four models x two fine-tunes, warmth, four evaluated variants, capabilities).
+Ray is the distributed engine here, used as it is meant to be: a task per run with its GPU count as
 a resource, the dependency graph expressed by passing each upstream task's result to its dependents, so Ray starts
 a run as soon as the runs it reads are finished and a GPU is free.
 
