@@ -22,13 +22,11 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from helpers.analysis.gaps import STRATEGIES
+from helpers.colours import VARIANT_COLOURS
 from helpers.paths import model_slug
 from helpers.vocabulary import AMENDMENT_TYPES, CONTEXT_GROUPS, TASKS
 
 VARIANT_ORDER = ("original", "warm", "warm_prompt", "cold")
-#: One colour per variant for every figure (Okabe-Ito, readable with colour-vision deficiencies): the original
-#: model neutral grey, the warm fine-tune a warm vermilion, the cold fine-tune blue, the warm system prompt purple.
-VARIANT_COLOURS = {"original": "#5F5F5F", "warm": "#D55E00", "cold": "#0072B2", "warm_prompt": "#CC79A7"}
 #: Colours for lines that differ by model (Figure 1a of the paper) and for context groups (Figure 2): Paul Tol's
 #: muted scheme, none of which is a variant colour.
 MODEL_COLOURS = ("#332288", "#117733", "#44AA99", "#999933", "#882255", "#88CCEE", "#DDCC77")

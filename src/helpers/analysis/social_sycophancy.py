@@ -28,8 +28,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from helpers.analysis.figures import INTERVAL_POINTS, VARIANT_COLOURS, _interval_rows, _rotate_xticks
+from helpers.analysis.figures import INTERVAL_POINTS, _interval_rows, _rotate_xticks
 from helpers.analysis.reference import REFERENCE_DIR
+from helpers.colours import VARIANT_COLOURS
 
 FILE_NAME = "social_syco.csv"
 COLUMNS = (

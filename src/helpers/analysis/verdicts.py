@@ -16,9 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-#: The score a model gets without the capability (MMLU: four options; GSM8K: no problem solved; AdvBench: no
-#: refusal): a variant cannot lose what the original does not have, so a benchmark at its floor shows nothing.
-BENCHMARK_FLOORS = {"mmlu": 25.0, "gsm8k": 0.0, "advbench": 0.0}
+from helpers.evaluation.capabilities import BENCHMARK_FLOORS
 
 
 def _pp(value: float) -> str:

@@ -34,6 +34,11 @@ from helpers.validation import ParameterError
 LETTERS = "ABCD"
 
 
+#: The score a model gets without the capability (MMLU: four options; GSM8K: no problem solved; AdvBench: no
+#: refusal): a variant cannot lose what the original does not have, so a benchmark at its floor shows nothing.
+BENCHMARK_FLOORS = {"mmlu": 25.0, "gsm8k": 0.0, "advbench": 0.0}
+
+
 class MMLUItem(Protocol):
     """One MMLU question: ``choices`` maps A-D to texts or lists them in order; ``answer`` is the gold letter."""
 
