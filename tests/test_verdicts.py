@@ -18,8 +18,15 @@ def test_a_design_at_the_floor_says_a_paper_sized_effect_could_not_have_been_see
     text = accuracy_verdict(accuracy, {}, uninterpretable=["disinfo"])
     assert "could NOT reliably" in text
     assert "trivia: no pair with room to drop" in text
+    assert "disinfo: 90% of 100 pairs with room to drop, smallest detectable loss" in text
     assert "45% of the pairs (90)" in text
     assert "disinfo" in text.split("does not beat")[1] and "not interpretable" in text
+
+
+def test_a_loss_larger_than_all_answers_is_not_called_detectable():
+    pairs = _pairs("trivia", [True] * 3 + [False] * 17, [False] * 2 + [True] + [False] * 15 + [True] * 2)
+    text = accuracy_verdict(accuracy_power(pairs, paper_gap_pp=7.43), {})
+    assert "none detectable" in text and "118" not in text
 
 
 def test_no_headroom_at_all_is_said_plainly():

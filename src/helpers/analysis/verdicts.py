@@ -23,6 +23,13 @@ def _pp(value: float) -> str:
     return "∞" if math.isinf(value) else f"{value:.1f}"
 
 
+def _detectable_loss(mdd_headroom_pp: float) -> str:
+    """The smallest detectable loss among answers with room to drop, or that none is (a loss can't exceed 100%)."""
+    if mdd_headroom_pp > 100:
+        return "none detectable (it would take a loss of more than all of them)"
+    return f"smallest detectable loss {mdd_headroom_pp:.1f} pp"
+
+
 def manipulation_verdict(manipulation: Mapping[str, Any], dropped_share_max: float) -> str:
     """Did the warm fine-tune make the model warmer than the original, and the cold one not (SocioT, paired)?"""
 
@@ -51,8 +58,8 @@ def _task_power(task: str, power: Mapping[str, Any]) -> str:
         return f"{task}: no pair with room to drop ({power['n_pairs']} pairs)"
     seen = "seen" if power.get("paper_sized_effect_detectable") else "not seen"
     return (
-        f"{task}: {power['headroom_share']:.0%} of {power['n_pairs']} pairs, smallest detectable loss "
-        f"{_pp(power['mdd_headroom_pp'])} pp ({seen})"
+        f"{task}: {power['headroom_share']:.0%} of {power['n_pairs']} pairs with room to drop, "
+        f"{_detectable_loss(power['mdd_headroom_pp'])} ({seen})"
     )
 
 
