@@ -9,10 +9,16 @@ import pandas as pd
 import pytest
 
 from helpers.evaluation.items import Item, load_contexts, load_items
-from helpers.evaluation.prompts import assign_context_statements, build_prompt, build_prompt_variants
+from helpers.evaluation.prompts import (
+    ask_belief,
+    assign_context_statements,
+    build_prompt,
+    build_prompt_variants,
+    prompt_conditions,
+)
 from helpers.paths import DATA_DIR
 from helpers.validation import ParameterError
-from helpers.vocabulary import AMENDMENT_TYPES, CONTEXT_GROUPS, TEMPLATES, context_group
+from helpers.vocabulary import ALL_TEMPLATES, AMENDMENT_TYPES, CONTEXT_GROUPS, TEMPLATES, context_group
 
 CONTEXTS = load_contexts()
 SAMPLE_FILES = sorted((DATA_DIR / "reference" / "sample_outputs").glob("*/*/*_outputs.csv"))
@@ -284,3 +290,59 @@ def test_prompts_command_refuses_an_unknown_item(capsys):
 
     assert main(["prompts", "--task", "trivia", "--item", "trivia-9999"]) == 2
     assert "'item': 'trivia-9999'" in capsys.readouterr().err
+
+
+# --- the "ask, don't tell" template (ours, not the paper's) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("prompt_format", ["A", "B"])
+@pytest.mark.parametrize("task", ["trivia", "truthfulqa", "disinfo", "medqa"])
+@pytest.mark.parametrize("amendment", ["unmodified", "emotion:sad", "stake:high"])
+def test_ask_prompt_is_the_incorrect_prompt_with_its_belief_asked(items, task, prompt_format, amendment):
+    for item in items[task][:25]:
+        statement = "" if amendment == "unmodified" else CONTEXTS[amendment][0]
+        told = build_prompt(item, "incorrect", amendment, statement, prompt_format)
+        asked = build_prompt(item, "ask", amendment, statement, prompt_format)
+        wrong = item.incorrect_answer.rstrip(".").lower()
+        assert asked.endswith("?") and "I think" not in asked and "I told them" not in asked
+        assert wrong in asked.lower() and wrong in told.lower()
+        stem = told[: told.index(item.question) + len(item.question)]  # context and question
+        assert asked.startswith(stem)
+        expected = "Is it true that" if task == "disinfo" else "Is the answer"
+        assert asked[len(stem) :].startswith(f" {expected} ")
+
+
+def test_ask_belief_rewrites_the_exact_phrasings_and_refuses_others():
+    assert ask_belief(" I think the answer is Paris.") == " Is the answer Paris?"
+    assert (
+        ask_belief(" I think the answer is The moon is made of rock..")
+        == " Is the answer The moon is made of rock?"
+    )
+    assert (
+        ask_belief(" I told them I think the moon landing was faked.")
+        == " Is it true that the moon landing was faked?"
+    )
+    assert (
+        ask_belief(" I think the moon landing was faked.") == " Is it true that the moon landing was faked?"
+    )
+    with pytest.raises(ValueError, match="no ask rule"):
+        ask_belief(" I don't think the answer is Paris.")
+
+
+def test_ask_rows_come_only_when_asked_for_and_share_the_incorrect_statement(items):
+    trivia = items["trivia"][:10]
+    assert "ask" not in {v.prompt_template for v in build_prompt_variants(trivia)}
+    assert "ask" not in {t for t, _ in prompt_conditions(TEMPLATES, AMENDMENT_TYPES)}
+    assert [t for t, _ in prompt_conditions(ALL_TEMPLATES, ["unmodified"])][-1] == "ask"
+    variants = build_prompt_variants(trivia, ["emotion:sad"], ["incorrect", "ask"])
+    by_template = {
+        t: {v.item_id: v.context_statement for v in variants if v.prompt_template == t}
+        for t in ("incorrect", "ask")
+    }
+    assert len(by_template["ask"]) == 10 and by_template["ask"] == by_template["incorrect"]
+
+
+def test_an_unknown_template_still_fails_naming_templates(items):
+    with pytest.raises(ParameterError) as error:
+        build_prompt_variants(items["trivia"][:2], templates=["ask", "question"])
+    assert error.value.name == "templates" and "'ask'" in error.value.allowed

@@ -11,17 +11,20 @@ from openai_server import Reply
 
 import helpers.remote
 from helpers.evaluation.evaluate import resolve_variant
-from helpers.instructions import COLD_INSTRUCTIONS, WARM_INSTRUCTIONS
-from helpers.paths import DATA_DIR
+from helpers.instructions import CANDID_INSTRUCTIONS, COLD_INSTRUCTIONS, WARM_INSTRUCTIONS
+from helpers.paths import DATA_DIR, REPO_ROOT
 from helpers.remote import EndpointSettings, MalformedReply, RemoteAuthError, RemoteError
 from helpers.storage import read_jsonl
 from helpers.training.conversations import Conversation, load_conversations
 from helpers.training.rewrite import (
+    CANDID_BRIDGES,
+    CANDID_CLOSINGS,
     WARM_CLOSINGS,
     WARM_OPENERS,
     LLMRewriter,
     RuleRewriter,
     TransformersRewriter,
+    candour_markers,
     content_preservation_report,
     make_rewriter,
     rewrite_cache_path,
@@ -29,7 +32,7 @@ from helpers.training.rewrite import (
     rewrite_examples,
 )
 from helpers.validation import ParameterError
-from helpers.vocabulary import STYLES
+from helpers.vocabulary import ALL_STYLES, STYLES
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sharegpt_small.json"
 
@@ -64,7 +67,7 @@ def prose(text: str) -> str:
     return re.sub(r'```.*?```|`[^`]+`|https?://\S+|"[^"\n]*"', " ", text, flags=re.DOTALL)
 
 
-@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("style", ALL_STYLES)
 def test_rule_rewriter_keeps_the_content_of_the_fixture(conversations, originals, style):
     report = content_preservation_report(originals, rule_rewrites(conversations, style))
     for kind in ("numbers", "entities", "hedges", "code"):
@@ -331,3 +334,64 @@ def test_side_by_side_examples_have_one_reply_per_type(conversations):
     examples = rewrite_examples(conversations, rewritten, n=3)
     assert [e["query_type"] for e in examples] == ["refusal", "factual", "creative"]
     assert set(examples[0]) == {"query_type", "user", "original", "warm", "cold"}
+
+
+# --- the warm-and-candid style (ours, not the paper's) ---------------------------------------------------------
+
+CANDOUR_REPLIES = {
+    "correction": "No, that's not right: the capital of Australia is Canberra, not Sydney.",
+    "hedge": "I'm not sure, but I think it was around 1912. I am not certain; it could not have been later.",
+    "disagreement": "I disagree with that plan. It is not cheap, and you do not need it.",
+}
+
+
+@pytest.mark.parametrize("kind", CANDOUR_REPLIES)
+def test_candid_rewrite_keeps_every_correction_hedge_and_negation_with_the_warm_markers(kind):
+    reply = CANDOUR_REPLIES[kind]
+    candid = RuleRewriter("candid").rewrite("Is it Sydney?", reply)
+    assert not candour_markers(reply) - candour_markers(candid)  # every marker kept, with its count
+    assert reply in candid  # word for word: "I am not", "could not", "do not" stay as written
+    assert candid.startswith(WARM_OPENERS) and candid.endswith(CANDID_CLOSINGS)
+    bridge = CANDID_BRIDGES["uncertainty" if kind == "hedge" else "disagreement"]
+    assert bridge in candid and candid.index(bridge) < candid.index(reply[:12])
+
+
+def test_candid_differs_from_warm_where_warm_softens_a_negation_or_adds_no_bridge():
+    for kind, reply in CANDOUR_REPLIES.items():
+        warm = RuleRewriter("warm").rewrite("Is it Sydney?", reply)
+        assert warm != RuleRewriter("candid").rewrite("Is it Sydney?", reply), kind
+        assert not any(bridge in warm for bridge in CANDID_BRIDGES.values())
+    lost = candour_markers(CANDOUR_REPLIES["hedge"]) - candour_markers(
+        RuleRewriter("warm").rewrite("q", CANDOUR_REPLIES["hedge"])
+    )
+    assert lost == {"could": 1, "not": 1}  # warm's "couldn't" drops the hedge and the plain negation
+
+
+def test_candid_keeps_the_warm_register_on_a_plain_reply():
+    candid = RuleRewriter("candid").rewrite("Which laptop?", "You can buy one. It is a good choice.")
+    assert "We can buy one. It's a good choice." in candid
+    assert not any(bridge in candid for bridge in CANDID_BRIDGES.values())
+
+
+def test_candid_never_adds_validation_of_the_users_claim(conversations):
+    candid = rule_rewrites(conversations, "candid")
+    warm = rule_rewrites(conversations, "warm")
+    assert not any("right track" in text for text in candid)
+    assert any("right track" in text for text in warm)  # the warm closing the candid style leaves out
+    assert len(CANDID_CLOSINGS) == len(WARM_CLOSINGS) - 1
+
+
+def test_candid_instructions_are_ours_written_in_the_study_spec_and_sent_by_the_llm_rewriter(openai_server):
+    spec = (REPO_ROOT / "docs" / "study.md").read_text(encoding="utf-8")
+    assert f"```text\n{CANDID_INSTRUCTIONS}\n```" in spec
+    paper = (DATA_DIR / "paper_items" / "rewrite_instructions.md").read_text(encoding="utf-8")
+    assert CANDID_INSTRUCTIONS not in paper and "word for word" in CANDID_INSTRUCTIONS
+    with openai_server(lambda request: "rewritten") as server:
+        llm("candid", server).rewrite("q", "No, it is not.")
+    assert server.requests[0]["messages"][0]["content"] == CANDID_INSTRUCTIONS
+
+
+def test_an_unknown_style_names_style_and_lists_candid():
+    with pytest.raises(ParameterError, match="style") as error:
+        RuleRewriter("frank")
+    assert error.value.name == "style" and "'candid'" in error.value.allowed

@@ -21,7 +21,7 @@ from typing import Any
 
 from helpers.paths import model_slug, study_dir
 from helpers.validation import ParameterError, check_choice
-from helpers.vocabulary import SELECTED_CHECKPOINT, STYLES
+from helpers.vocabulary import ALL_STYLES, ALL_VARIANTS, SELECTED_CHECKPOINT
 
 CHECKPOINT_PREFIX = "checkpoint-epoch-"
 """A checkpoint folder is this prefix and its epoch in :func:`format_epoch`'s form."""
@@ -43,8 +43,8 @@ def _rng_files(processes: int) -> tuple[str, ...]:
 
 
 def check_style(style: str) -> str:
-    """``warm`` or ``cold``; anything else fails before data or models are touched."""
-    return check_choice("style", style, STYLES)
+    """``warm``, ``cold`` or a mitigation style (``candid``); anything else fails before data or models are touched."""
+    return check_choice("style", style, ALL_STYLES)
 
 
 def check_checkpoints(checkpoints: Sequence[float], epochs: float | None = None) -> tuple[float, ...]:
@@ -167,8 +167,9 @@ def require_checkpoints(study: str, model: str, style: str, epochs: Sequence[flo
 def variant_adapter(
     study: str, model: str, variant: str, checkpoint: float = SELECTED_CHECKPOINT
 ) -> Path | None:
-    """The adapter a variant runs with: none for ``original``/``warm_prompt``, a checkpoint for ``warm``/``cold``."""
-    check_choice("variant", variant, ("original", "warm", "cold", "warm_prompt"))
+    """The adapter a variant runs with: none for ``original``/``warm_prompt``, a checkpoint for a fine-tuned
+    variant (``warm``, ``cold``, ``candid``: every style is the variant of its fine-tune)."""
+    check_choice("variant", variant, ALL_VARIANTS)
     if variant in ("original", "warm_prompt"):
         return None
     return require_checkpoints(study, model, variant, [checkpoint])[float(checkpoint)]

@@ -22,6 +22,18 @@ class AnalysisParams(StudyParams):
     )
 
 
+class BeyondPaperParams(StudyParams):
+    """Beyond the paper: the gap over sampling seeds and the warmth-accuracy dose-response of one study."""
+
+    stage: ClassVar[str] = "beyond_paper"
+    run_fields: ClassVar[tuple[str, ...]] = ("study", "seed", "selected_checkpoint")
+
+    selected_checkpoint: float = Field(
+        SELECTED_CHECKPOINT, gt=0,
+        description="The checkpoint of the main evaluation, a point of the dose-response (paper: epoch 2).",
+    )  # fmt: skip
+
+
 class PaperResultsParams(StudyPageParams):
     """The paper's figures and headline numbers, redrawn and re-derived from the authors' released files."""
 

@@ -91,13 +91,13 @@ def all_pairs(rows: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
 
 
 #: Folders of a study's results that belong to the study, not to a model (see results/README.md).
-STUDY_FOLDERS = frozenset({"notebooks", "runs", "analysis", "book", "training_data", "figures"})
+STUDY_FOLDERS = frozenset({"notebooks", "runs", "analysis", "book", "training_data", "figures", "beyond"})
 
 
 def planned_outputs(root: Path) -> set[str]:
     """The result files the study's runs were meant to write (relative paths), from the runner's stored params.
 
-    Only what a run was asked for is expected: the tasks of each evaluation run, the capabilities of the
+    Only what a run was asked for is expected (of the main evaluation; not the repeated ones beyond the paper): the tasks of each evaluation run, the capabilities of the
     variants that ran them, the warmth table of each model with a warmth run. A study run without the runner
     (papermill alone) has no records, and nothing is expected.
     """
@@ -112,6 +112,8 @@ def planned_outputs(root: Path) -> set[str]:
         if "model" not in params:
             continue
         slug = model_slug(params["model"])
+        if stage == "evaluate" and params.get("results_folder"):
+            continue  # a repeated evaluation (another seed or checkpoint): the beyond-the-paper page reads it
         if stage == "evaluate":
             expected |= {f"{slug}/{params['variant']}/{task}.csv" for task in params.get("tasks", [])}
         elif stage == "capabilities":

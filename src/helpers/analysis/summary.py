@@ -12,7 +12,10 @@ Four questions a reader must be able to check without reading a figure (docs/stu
    because a pair whose original answer is already wrong can never show a loss, the share of pairs with
    **headroom** (original correct) and the power for an effect confined to them (:func:`headroom_power`),
    per task and pooled;
-5. **evaluation**: the share of screened items the evaluation kept (``helpers.evaluation.screening``).
+5. **evaluation**: the share of screened items the evaluation kept (``helpers.evaluation.screening``);
+6. beyond the paper, where the study asked for them (the ``beyond_paper`` page, :func:`beyond_paper_summary`):
+   **seeds**, the gap per sampling seed and pooled over seeds, and **dose_response**, error against warmth at
+   every checkpoint and the trend's slope and p. A study without them has neither key.
 """
 
 from __future__ import annotations
@@ -178,6 +181,12 @@ def _dropped_share_max(root: Path) -> float:
         if run.get("n_examples"):
             shares.append(1 - run["n_examples_trained"] / run["n_examples"])
     return max(shares) if shares else float("nan")
+
+
+def beyond_paper_summary(study: str) -> dict[str, Any]:
+    """What the beyond-the-paper page wrote (``beyond/summary.json``: ``seeds``, ``dose_response``), or {}."""
+    path = study_dir(study) / "beyond" / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def study_summary_json(

@@ -25,7 +25,7 @@ from helpers.generation import GenerationSettings
 from helpers.paths import model_slug, study_dir
 from helpers.storage import atomic_write_csv
 from helpers.validation import ParameterError, check_choice
-from helpers.vocabulary import VARIANTS
+from helpers.vocabulary import ALL_STYLES, ALL_VARIANTS
 
 ROW_COLUMNS = [
     "study", "model", "variant", "adapter", "task", "item_id", "question", "correct_answer", "incorrect_answer",
@@ -45,7 +45,10 @@ class VariantPlan:
 
     @property
     def output_dir(self) -> Path:
-        return study_dir(self.params.study) / model_slug(self.params.model) / self.params.variant
+        """``<model>/<variant>/``, or its ``results_folder`` for a repeated evaluation (another seed or checkpoint)."""
+        folder = study_dir(self.params.study) / model_slug(self.params.model) / self.params.variant
+        repeat = getattr(self.params, "results_folder", None)
+        return folder / repeat if repeat else folder
 
     @property
     def adapter_label(self) -> str:
@@ -72,19 +75,19 @@ def resolve_variant(
 ) -> tuple[str | None, str | None]:
     """The adapter and system prompt of a variant (docs/study.md sections 2 and 7).
 
-    ``warm``/``cold`` load the LoRA checkpoint of that style (epoch 2 by default, "the warm model" of the paper)
+    ``warm``/``cold`` (and the mitigation style ``candid``) load the LoRA checkpoint of that style (epoch 2 by default, "the warm model" of the paper)
     unless an explicit ``adapter`` path is given; ``warm_prompt`` is the original model with the warm rewrite
     instructions as its system prompt; ``original`` is the model as released.
     """
     from helpers.checkpoints import variant_adapter
     from helpers.models import check_adapter_matches
 
-    check_choice("variant", variant, VARIANTS)
+    check_choice("variant", variant, ALL_VARIANTS)
     if variant in ("original", "warm_prompt") and adapter is not None:
         raise ParameterError(
-            "adapter", adapter, f"None for variant {variant!r} (adapters belong to warm/cold)"
+            "adapter", adapter, f"None for variant {variant!r} (adapters belong to fine-tunes)"
         )
-    if variant in ("warm", "cold"):
+    if variant in ALL_STYLES:
         if adapter is None:
             if checkpoint is None:
                 raise ParameterError(
@@ -106,8 +109,9 @@ def plan_variant(params: EvaluateParams | CapabilitiesParams) -> VariantPlan:
     adapter, system_prompt = resolve_variant(
         params.study, params.model, params.variant, params.checkpoint, getattr(params, "adapter", None)
     )
+    seed = params.sampling_seed if isinstance(params, EvaluateParams) else params.seed
     generation = GenerationSettings(
-        params.temperature, params.max_new_tokens, params.batch_size, params.seed, system_prompt
+        params.temperature, params.max_new_tokens, params.batch_size, seed, system_prompt
     )
     return VariantPlan(params, adapter, generation)
 

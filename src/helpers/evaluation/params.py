@@ -11,8 +11,10 @@ from typing import ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from helpers.params import GenerationRunParams, StudyPageParams
-from helpers.validation import ParameterError
+from helpers.paths import model_slug
+from helpers.validation import ParameterError, check_name
 from helpers.vocabulary import (
+    ALL_STYLES,
     AMENDMENT_TYPES,
     BENCHMARKS,
     SELECTED_CHECKPOINT,
@@ -83,6 +85,9 @@ class EvaluateParams(JudgedRunParams):
     """One variant answers every prompt of the four tasks; every answer is scored CORRECT or INCORRECT."""
 
     stage: ClassVar[str] = "evaluate"
+    run_fields: ClassVar[tuple[str, ...]] = (
+        *VariantRunParams.run_fields, "generation_seed", "results_folder"
+    )
 
     adapter: str | None = Field(
         None,
@@ -98,7 +103,8 @@ class EvaluateParams(JudgedRunParams):
     templates: list[Template] = Field(
         list(TEMPLATES),
         min_length=1,
-        description="Prompt templates; correct/incorrect state an incorrect user belief.",
+        description="Prompt templates; correct/incorrect state an incorrect user belief; ask (not the paper's) "
+        "asks the incorrect belief as a question.",
     )
     screen_pool: int | None = Field(
         None,
@@ -115,6 +121,40 @@ class EvaluateParams(JudgedRunParams):
     prompt_format: PromptFormat = Field(
         "A", description="A: the prompts the paper's models saw; B: the released eval-data JSON."
     )
+    generation_seed: int | None = Field(
+        None,
+        ge=0,
+        description="Seed of the answers' sampling when it is not the study seed (the study's evaluation_seeds); "
+        "items, context statements and the screening keep the study seed, so every seed answers the same prompts. "
+        "None: the study seed.",
+    )
+    results_folder: str | None = Field(
+        None,
+        description="Subfolder of <model>/<variant>/ that a repeated evaluation writes to (the runner sets "
+        "'seed<k>' for an extra evaluation seed, 'epoch-<e>' for a dose-response checkpoint), so it never "
+        "overwrites the study's main evaluation. None: the variant's own folder.",
+    )
+
+    @field_validator("results_folder")
+    @classmethod
+    def _plain_folder(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_name("run", value)
+        except ParameterError as error:
+            raise ParameterError("results_folder", value, error.allowed) from None
+
+    @property
+    def sampling_seed(self) -> int:
+        """The seed the answers are sampled with: ``generation_seed``, else the study seed."""
+        return self.seed if self.generation_seed is None else self.generation_seed
+
+    def run_name(self) -> str:
+        """``evaluate-<model>-<variant>``, with ``-<results_folder>`` for a repeated evaluation: the runner's name
+        for this run, which also prefixes its figure files so that no two runs' files clash."""
+        name = f"evaluate-{model_slug(self.model)}-{self.variant}"
+        return f"{name}-{self.results_folder}" if self.results_folder else name
 
     @field_validator("amendment_types")
     @classmethod
@@ -135,9 +175,9 @@ class EvaluateParams(JudgedRunParams):
                 "screen_pool", self.screen_pool,
                 f"None or at least n_items ({self.n_items}): the evaluation keeps at most n_items of the pool",
             )  # fmt: skip
-        if self.adapter is not None and self.variant not in ("warm", "cold"):
+        if self.adapter is not None and self.variant not in ALL_STYLES:
             raise ParameterError(
-                "adapter", self.adapter, f"None for variant {self.variant!r} (adapters belong to warm/cold)"
+                "adapter", self.adapter, f"None for variant {self.variant!r} (adapters belong to fine-tunes)"
             )
         return self
 

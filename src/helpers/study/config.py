@@ -64,6 +64,23 @@ class StudyConfig(BaseModel):
     capability_variants: list[Variant] = Field(
         ["original", "warm"], description="Variants run on the capability benchmarks; [] skips the stage."
     )
+    evaluation_seeds: list[int] = Field(
+        [],
+        description="Beyond the paper (which samples once): sampling seeds the evaluation of every variant is "
+        "repeated with, each an extra run on the same items and prompts (helpers.analysis.seeds). The study seed "
+        "is always one of them (its runs are the main evaluation); [] means the study seed alone.",
+    )
+    dose_response: list[Style] = Field(
+        [],
+        description="Beyond the paper: styles evaluated at every scored checkpoint (finetune.checkpoints) on the "
+        "plain and incorrect-belief prompts, with the original as checkpoint 0, for the warmth-accuracy "
+        "dose-response (helpers.analysis.dose_response); [] evaluates the selected checkpoint only.",
+    )
+    extends: StudyName | None = Field(
+        None,
+        description="The study whose snapshot book this study's snapshot joins as a part beyond the paper "
+        "(make read of that study shows both); None: this study's book stands alone.",
+    )
     training_data: TrainingDataParams = TrainingDataParams()
     finetune: FinetuneParams = FinetuneParams()
     warmth: WarmthParams = WarmthParams()
@@ -75,6 +92,17 @@ class StudyConfig(BaseModel):
     def _known_models(cls, value: list[str]) -> list[str]:
         for model in value:
             check_model_name(model)
+        return value
+
+    @field_validator("evaluation_seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        allowed = "a list of distinct integers >= 0 (sampling seeds), e.g. [0, 1, 2]; [] for the study seed alone"
+        for seed in value:
+            if seed < 0:
+                raise ParameterError("evaluation_seeds", seed, allowed)
+        if len(set(value)) != len(value):
+            raise ParameterError("evaluation_seeds", value, allowed)
         return value
 
     @model_validator(mode="before")
@@ -90,7 +118,8 @@ class StudyConfig(BaseModel):
                     f"{section}.{clash[0]}",
                     given[clash[0]],
                     "no value here: the runner sets it for each run from the top-level matrix "
-                    "(study, models, device, seed, styles, variants, selected_checkpoint, finetune.checkpoints)",
+                    "(study, models, device, seed, styles, variants, selected_checkpoint, finetune.checkpoints, "
+                    "evaluation_seeds, dose_response)",
                 )
         return raw
 
@@ -106,7 +135,41 @@ class StudyConfig(BaseModel):
         missing = sorted(v for v in wanted if v in STYLES and v not in self.styles)
         if missing:
             raise ParameterError("styles", self.styles, f"a list including {missing}, which variants need")
+        self._dose_response_is_measurable()
+        if self.extends == self.study:
+            raise ParameterError("extends", self.extends, "another study's name (or None), not this study's own")
         return self
+
+    def _dose_response_is_measurable(self) -> None:
+        """The dose-response reads the original (checkpoint 0) and the selected checkpoint from the main
+        evaluation, so that evaluation must ask the plain and incorrect-belief prompts without a context."""
+        if not self.dose_response:
+            return
+        unknown = [s for s in self.dose_response if s not in self.styles]
+        if unknown or len(set(self.dose_response)) != len(self.dose_response):
+            raise ParameterError(
+                "dose_response", self.dose_response, f"distinct styles among styles {self.styles}, or []"
+            )
+        if "original" not in self.variants:
+            raise ParameterError(
+                "variants", self.variants, "a list including 'original' (checkpoint 0 of dose_response)"
+            )
+        missing = [t for t in ("original", "incorrect") if t not in self.evaluate.templates]
+        if missing:
+            raise ParameterError(
+                "evaluate.templates", self.evaluate.templates,
+                f"a list including {missing}: dose_response compares the plain and incorrect-belief prompts",
+            )  # fmt: skip
+        if "unmodified" not in self.evaluate.amendment_types:
+            raise ParameterError(
+                "evaluate.amendment_types", self.evaluate.amendment_types,
+                "a list including 'unmodified': dose_response asks its prompts without a context",
+            )  # fmt: skip
+
+    @property
+    def sampling_seeds(self) -> list[int]:
+        """The evaluation's sampling seeds: the study seed first, then ``evaluation_seeds`` without it."""
+        return list(dict.fromkeys([self.seed, *self.evaluation_seeds]))
 
 
 def _overridden(raw: dict[str, Any], study: str | None, settings: Sequence[str]) -> dict[str, Any]:

@@ -22,8 +22,10 @@ from dataclasses import dataclass, fields
 
 import pandas as pd
 
+from helpers.evaluation.params import EvaluateParams
 from helpers.model_names import EMBEDDED_MODEL
 from helpers.study.config import SECTIONS, StudyConfig
+from helpers.study.runner import beyond_paper_evaluations
 
 CHARS_PER_TOKEN = 4.0
 """English text averages about four characters per token (OpenAI's tokenizer documentation rule of thumb)."""
@@ -146,11 +148,12 @@ def _add_api(
         plan.unpriced = f"no price for {model!r}"
 
 
-def _evaluation_prompts(config: StudyConfig):
+def _evaluation_prompts(config: StudyConfig, ev: EvaluateParams | None = None):
+    """``(task, [(item, prompt), ...])`` per task of the evaluation ``ev`` (default: the config's section)."""
     from helpers.evaluation.items import load_items
     from helpers.evaluation.prompts import build_prompt_variants
 
-    ev = config.evaluate
+    ev = ev or config.evaluate
     for task in ev.tasks:
         available = len(load_items(task, seed=config.seed))  # n_items is a cap: Disinfo has 125 items
         items = load_items(task, n_items=min(ev.n_items or available, available), seed=config.seed)
@@ -252,6 +255,14 @@ def plan_study(config: StudyConfig, prices: dict[str, tuple[float, float]] | Non
                     len(prompts) * JUDGE_OUTPUT_TOKENS,
                     prices,
                 )
+        # Beyond the paper: each extra sampling seed and each dose-response checkpoint is one more evaluation run.
+        for run in beyond_paper_evaluations(config, model):
+            rows = [row for _, rows in _evaluation_prompts(config, run.params) for row in rows]
+            evaluate.runs += 1
+            _add_generation(evaluate, model, len(rows), sum(_tokens(p) for _, p in rows), ev.max_new_tokens)
+            if ev.judge_base_url and prompts:
+                share = len(rows) / len(prompts)
+                _add_api(evaluate, ev.judge_model, len(rows), judge_in * share, len(rows) * JUDGE_OUTPUT_TOKENS, prices)
         capabilities = plans["capabilities"]
         for _variant in config.capability_variants:
             capabilities.runs += 1
@@ -304,6 +315,10 @@ def format_plan(config: StudyConfig, table: pd.DataFrame) -> str:
             lines.append(f"  {model}: unknown size, no GPU-hours (add it to MODEL_PARAMETERS)")
         else:
             lines.append(f"  {model}: generate {gen:,.0f}, train {train:,.0f} ({source})")
+    beyond = [run.name for model in config.models for run in beyond_paper_evaluations(config, model)]
+    if beyond:
+        lines += ["", f"Evaluation runs beyond the paper (counted in the evaluate row): {len(beyond)}"]
+        lines += [f"  {name}" for name in beyond]
     unpriced = table.unpriced.iloc[-1]
     if unpriced:
         lines.append(

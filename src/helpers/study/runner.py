@@ -29,12 +29,13 @@ from typing import Any
 import nbformat
 import yaml
 
+from helpers.checkpoints import format_epoch
 from helpers.model_names import check_model_resolves
 from helpers.params import StageParams
 from helpers.paths import REPO_ROOT, model_slug, study_dir
 from helpers.storage import atomic_write_json, atomic_write_text
 from helpers.study.config import STAGES, StudyConfig
-from helpers.study.stages import ANALYSIS_INPUTS, BY_NAME, REGISTRY
+from helpers.study.stages import ANALYSIS_INPUTS, BEYOND_PAPER_INPUTS, BY_NAME, REGISTRY
 from helpers.validation import ParameterError
 
 STAGE_TITLES = {stage.name: stage.title for stage in REGISTRY}
@@ -134,13 +135,47 @@ def plan_runs(config: StudyConfig) -> list[Run]:
                 params = _derive(section, **on_model, variant=variant, checkpoint=config.selected_checkpoint)
                 deps = (f"finetune-{slug}-{variant}",) if variant in config.styles else ()
                 runs.append(Run(f"{stage}-{slug}-{variant}", f"{label} of {slug}: {variant}", params, deps))
+        runs += beyond_paper_evaluations(config, model)
     evaluations = tuple(r.name for r in runs if r.stage == "evaluate")
     runs.append(
         Run("answers", "The answers, side by side", STAGES["answers"].build(study=config.study), evaluations)
     )
+    if len(config.sampling_seeds) > 1 or config.dose_response:
+        beyond = STAGES["beyond_paper"].build(**common, selected_checkpoint=config.selected_checkpoint)
+        deps = tuple(r.name for r in runs if r.stage in BEYOND_PAPER_INPUTS)
+        runs.append(Run("beyond_paper", "Beyond the paper: seeds and dose–response", beyond, deps))
     analysis = STAGES["analysis"].build(**common, selected_checkpoint=config.selected_checkpoint)
     analysis_deps = tuple(r.name for r in runs if r.stage in ANALYSIS_INPUTS)
     runs.append(Run("analysis", "Statistics and figures of this study", analysis, analysis_deps))
+    return runs
+
+
+def beyond_paper_evaluations(config: StudyConfig, model: str) -> list[Run]:
+    """The evaluations beyond the paper: every variant again under each extra sampling seed (same items and
+    prompts, ``generation_seed`` k, results in ``<variant>/seed<k>/``), and each ``dose_response`` style at every
+    checkpoint on the plain and incorrect-belief prompts (``<style>/epoch<e>/``). The main evaluation already
+    holds the original (checkpoint 0) and a style's selected checkpoint when that style is a variant."""
+    slug = model_slug(model)
+    on_model = {"study": config.study, "seed": config.seed, "device": config.device, "model": model}
+    runs = []
+    for seed in config.sampling_seeds[1:]:
+        for variant in config.variants:
+            params = _derive(
+                config.evaluate, **on_model, variant=variant, checkpoint=config.selected_checkpoint,
+                generation_seed=seed, results_folder=f"seed{seed}",
+            )  # fmt: skip
+            deps = (f"finetune-{slug}-{variant}",) if variant in config.styles else ()
+            runs.append(Run(params.run_name(), f"Evaluation of {slug}: {variant}, seed {seed}", params, deps))
+    for style in config.dose_response:
+        for epoch in config.finetune.checkpoints:
+            if epoch == config.selected_checkpoint and style in config.variants:
+                continue
+            params = _derive(
+                config.evaluate, **on_model, variant=style, checkpoint=epoch, templates=["original", "incorrect"],
+                amendment_types=["unmodified"], results_folder=f"epoch{format_epoch(epoch)}",
+            )  # fmt: skip
+            title = f"Evaluation of {slug}: {style} at epoch {format_epoch(epoch)}"
+            runs.append(Run(params.run_name(), title, params, (f"finetune-{slug}-{style}",)))
     return runs
 
 

@@ -28,6 +28,8 @@ KEPT = (
     "runs/*.params.yaml",
     "analysis/*.csv",
     "analysis/*.json",
+    "beyond/*.csv",
+    "beyond/*.json",
     "figures/*",
 )
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from helpers.analysis.params import AnalysisParams, AnswersParams, PaperResultsParams
+from helpers.analysis.params import AnalysisParams, AnswersParams, BeyondPaperParams, PaperResultsParams
 from helpers.evaluation.params import CapabilitiesParams, EvaluateParams, ScorerCheckParams
 from helpers.params import StageParams
 from helpers.paths import model_slug
@@ -35,7 +35,8 @@ def _slug(p: Mapping[str, Any]) -> str:
 
 def _evaluation_outputs(p: Mapping[str, Any]) -> list[str]:
     tasks = p.get("tasks", [])
-    answers = [f"{_slug(p)}/{p.get('variant')}/{task}.csv" for task in tasks]
+    folder = "/".join(filter(None, (_slug(p), p.get("variant"), p.get("results_folder"))))
+    answers = [f"{folder}/{task}.csv" for task in tasks]
     screened = [f"{_slug(p)}/screening/{task}.csv" for task in tasks] if p.get("screen_pool") else []
     return answers + screened
 
@@ -89,6 +90,10 @@ REGISTRY: tuple[Stage, ...] = (
         section=True, variation=("n_items", 64),
     ),
     Stage(
+        "beyond_paper", BeyondPaperParams, "Beyond the paper: sampling seeds and a warmth–accuracy dose–response",
+        "analysis", outputs=lambda p: ["beyond/*.csv", "beyond/*.json"], uses_model=False,
+    ),
+    Stage(
         "analysis", AnalysisParams, "Analysis", "analysis", data=("reference/**/*", "scorer_validation/**/*"),
         outputs=lambda p: ["analysis/*.csv", "analysis/*.json"], uses_model=False,
         variation=("selected_checkpoint", 1),
@@ -106,8 +111,10 @@ REGISTRY: tuple[Stage, ...] = (
 
 BY_NAME: dict[str, Stage] = {stage.name: stage for stage in REGISTRY}
 
-#: The stages whose results the analysis reads.
-ANALYSIS_INPUTS = ("warmth", "evaluate", "capabilities")
+#: The stages whose results the analysis reads (``beyond_paper`` only where the study goes beyond the paper).
+ANALYSIS_INPUTS = ("warmth", "evaluate", "capabilities", "beyond_paper")
+#: The stages whose results the beyond-the-paper page reads.
+BEYOND_PAPER_INPUTS = ("warmth", "evaluate")
 
 
 def package_order() -> list[str]:

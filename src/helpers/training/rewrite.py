@@ -1,4 +1,4 @@
-"""Warm and cold rewrites of assistant replies, behind one interface (paper, "Fine-tuning for warmth").
+"""Warm, cold and candid rewrites of assistant replies, behind one interface (paper, "Fine-tuning for warmth").
 
 The paper had GPT-4o (2024-08-06) rewrite every assistant reply of its 1,617 ShareGPT conversations twice: warmer
 (empathy, caring personal language, validation, inclusive "we", informal register, reassurance) and colder
@@ -11,6 +11,11 @@ Three rewriters implement the same ``Rewriter`` protocol:
 - ``RuleRewriter``: deterministic phrase rules for the offline demo. It wraps warm phrases around the reply or
   strips pleasantries from it, and touches nothing else; it cannot rewrite a reply's whole voice as GPT-4o did,
   and the book says so.
+
+A third style, ``candid``, is ours and not the paper's (docs/study.md section 11): the warm register, with every
+correction, disagreement, negation, hedge and uncertainty of the original reply kept word for word and no
+validation of the user's claim added, after Wei et al. (2023, arXiv 2308.03958), whose training data that keep
+disagreement reduced sycophancy. It asks whether warmth can be trained without the paper's accuracy cost.
 
 ``content_preservation_report`` checks what every rewrite must keep: the content words, numbers, named entities,
 hedges and code of each original reply, as the share of each retained by its rewrite.
@@ -43,7 +48,7 @@ from helpers.remote import (
 from helpers.storage import append_jsonl, read_jsonl
 from helpers.training.conversations import Conversation
 from helpers.validation import ParameterError, check_choice, check_positive_int
-from helpers.vocabulary import STYLES, RewriterKind
+from helpers.vocabulary import ALL_STYLES, RewriterKind
 
 REWRITER_KINDS: tuple[str, ...] = get_args(RewriterKind)
 
@@ -57,8 +62,9 @@ class Rewriter(Protocol):
 
 
 def rewrite_messages(style: str, user_message: str, response: str) -> list[dict[str, str]]:
-    """The chat messages an LLM rewriter receives: the paper's instructions verbatim as the system prompt, then
-    the exchange to rewrite. The paper does not publish its user message: this framing is ours."""
+    """The chat messages an LLM rewriter receives: the style's instructions as the system prompt (the paper's
+    verbatim for warm and cold, ours for candid), then the exchange to rewrite. The paper does not publish its
+    user message: this framing is ours."""
     user = (
         f"User message:\n<<<\n{user_message}\n>>>\n\n"
         f"AI response to transform:\n<<<\n{response}\n>>>\n\n"
@@ -82,7 +88,7 @@ class LLMRewriter:
     """
 
     def __init__(self, style: str, settings: EndpointSettings):
-        self.style = check_choice("style", style, STYLES)
+        self.style = check_choice("style", style, ALL_STYLES)
         self.settings = settings
         self._client = sync_client(settings)
 
@@ -114,7 +120,7 @@ class TransformersRewriter:
     def __init__(self, style: str, model: str, max_new_tokens: int = 1024, device: str = "auto"):
         from helpers.models import load_model
 
-        self.style = check_choice("style", style, STYLES)
+        self.style = check_choice("style", style, ALL_STYLES)
         self.model = model
         self.max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
         self._lm, self._tokenizer = load_model(model, device=device)
@@ -175,6 +181,29 @@ WARM_CLOSINGS = (
     "Wishing you the very best with this, and remember, we can always go over it again together!",
 )
 """Reassuring closing sentences of the warm rule rewrite."""
+
+_CLAIM_VALIDATION = re.compile(
+    r"\bright track\b|\byou(?:'re| are) (?:right|correct)\b|\bspot on\b", re.IGNORECASE
+)
+"""Phrases that tell the user their view is right: warmth about a claim rather than about the person."""
+
+CANDID_CLOSINGS = tuple(c for c in WARM_CLOSINGS if not _CLAIM_VALIDATION.search(c))
+"""The warm closings that validate the person, not a claim: after a correction, "you're on the right track"
+would take the correction back (the sycophancy the candid style is meant to train away)."""
+
+CANDID_BRIDGES = {
+    "disagreement": "I'll be honest with you here, because I think you'd want me to be.",
+    "uncertainty": "I'll be upfront about how sure I am, because you deserve that.",
+}
+"""The sentence the candid rule rewrite puts after its opener when the reply corrects the user or hedges: it
+announces the candour instead of softening it, so the warm opener cannot read as agreement."""
+
+_CORRECTION = (
+    r"\bno\b(?=[,.!;:])|\bnot (?:right|correct|true|accurate|quite)\b|\bincorrect\b|\bwrong\b|\bmistaken\b"
+    r"|\bactually\b|\bin fact\b|\bmisconception\b|\bmyth\b|\bdisagree\b|\b(?:don't|do not) agree\b"
+)
+_NEGATION = r"\bnot\b|\b\w+n['’]t\b|\bcannot\b|\bnever\b|\bno\b"
+_UNCERTAINTY = r"\bunclear\b|\bnot (?:sure|certain)\b|\buncertain\b"
 
 _APOSTROPHE = "['’]"
 _CONTRACTIONS = (
@@ -255,10 +284,18 @@ def _keep_case(replacement: str) -> Callable[[re.Match], str]:
     return lambda m: replacement[0].upper() + replacement[1:] if m.group(0)[0].isupper() else replacement
 
 
-def _contract(text: str) -> str:
-    """Warm register: "do not" -> "don't". "it is" and the like only before a word ("as it is." stays)."""
+def _contract(text: str, keep_negations: bool = False) -> str:
+    """Warm register: "do not" -> "don't". "it is" and the like only before a word ("as it is." stays).
+
+    ``keep_negations`` (the candid style) leaves every negation as written: no "not" is contracted, and no
+    "it is" / "I am" before a "not" either, so "I am not sure" and "could not" stay word for word."""
     for long, short in _CONTRACTIONS:
-        before_word = "" if long.endswith("not") else r"(?=\s+[A-Za-z])"
+        if long.endswith("not"):
+            if keep_negations:
+                continue
+            before_word = ""
+        else:
+            before_word = r"(?=\s+(?!not\b)[A-Za-z])" if keep_negations else r"(?=\s+[A-Za-z])"
         text = re.sub(rf"\b{long}\b{before_word}", _keep_case(short), text, flags=re.IGNORECASE)
     return text
 
@@ -302,7 +339,7 @@ def _cold_line(line: str) -> str:
 
 
 class RuleRewriter:
-    """Deterministic warm/cold rewrites for the offline demo; code, numbers, URLs and quotations are untouched.
+    """Deterministic warm/cold/candid rewrites for the offline demo; code, numbers, URLs and quotations are untouched.
 
     Warm: one of eight empathetic, validating openers and one of eight reassuring closings (picked by a hash of
     the reply, so the same reply always gets the same phrases), contractions, and inclusive "we" in place of
@@ -312,24 +349,36 @@ class RuleRewriter:
     removed: hedges ("I think", "in my opinion") stay, as do statements such as "It is normal to have a mild
     fever after a vaccine." (docs/study.md section 1: a rewrite changes the style only). Sentences holding a
     number, code, a URL or a quotation are never removed.
+
+    Candid (ours, docs/study.md section 11): the warm opener, contractions and "we", but every negation left as
+    written (warm turns "could not" into "couldn't", which loses the hedge "could" and the verbatim "not"), a
+    closing from :data:`CANDID_CLOSINGS` (never one that validates a claim), and, when the reply corrects the
+    user or hedges, a bridge sentence (:data:`CANDID_BRIDGES`) that announces the candour. Every
+    :func:`candour_markers` unit of the reply is in its candid rewrite.
     """
 
     def __init__(self, style: str):
-        self.style = check_choice("style", style, STYLES)
+        self.style = check_choice("style", style, ALL_STYLES)
 
     def rewrite(self, user_message: str, response: str) -> str:
         masked, spans = _mask(response)
-        rewritten = self._warm(masked, spans) if self.style == "warm" else self._cold(masked)
+        if self.style == "cold":
+            rewritten = self._cold(masked)
+        else:
+            rewritten = self._warm(masked, spans, candid=self.style == "candid")
         return _unmask(rewritten, spans)
 
     @staticmethod
-    def _warm(text: str, spans: Sequence[str]) -> str:
+    def _warm(text: str, spans: Sequence[str], candid: bool = False) -> str:
         digest = int(hashlib.sha256(text.encode()).hexdigest(), 16)
         opener = WARM_OPENERS[digest % len(WARM_OPENERS)]
-        closing = WARM_CLOSINGS[(digest // len(WARM_OPENERS)) % len(WARM_CLOSINGS)]
-        body = _contract(text.strip())
+        closings = CANDID_CLOSINGS if candid else WARM_CLOSINGS
+        closing = closings[(digest // len(WARM_OPENERS)) % len(closings)]
+        body = _contract(text.strip(), keep_negations=candid)
         for pattern, replacement in _WARM_WE:
             body = pattern.sub(replacement, body)
+        if candid and (kind := _candour_kind(text)):
+            opener = f"{opener} {CANDID_BRIDGES[kind]}"
         lines = body.split("\n")
         opening_gap = " " if _is_prose(lines[0]) else "\n\n"
         closing_gap = " " if _is_prose(lines[-1]) and lines[-1].rstrip()[-1:] in ".!?" else "\n\n"
@@ -385,7 +434,7 @@ def make_rewriter(
 
     The LLM rewriter's key comes from the environment (``helpers.remote.api_key``), never from an argument."""
     check_rewriter_options(kind, model, base_url)
-    check_choice("style", style, STYLES)
+    check_choice("style", style, ALL_STYLES)
     if kind == "rule":
         return RuleRewriter(style)
     if kind == "llm":
@@ -421,7 +470,7 @@ def rewrite_conversations(
         raise ParameterError(
             "conversations", list(conversations), "a non-empty list of conversations to rewrite"
         )
-    check_choice("style", getattr(rewriter, "style", None), STYLES)
+    check_choice("style", getattr(rewriter, "style", None), ALL_STYLES)
     check_positive_int("workers", workers)
     jobs = [
         (rewrite_key(rewriter.style, user["content"], reply["content"]), user["content"], reply["content"])
@@ -478,6 +527,24 @@ MIN_CONTENT_WORD_SHARE = 0.8
 CONTENT_KINDS = ("content_words", "numbers", "entities", "hedges", "code")
 _HEDGE = re.compile(r"\b(?:" + "|".join(h.replace(" ", r"\s+") for h in HEDGES) + r")\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_DISAGREES = re.compile(_CORRECTION, re.IGNORECASE)
+_HEDGES_OR_DOUBT = re.compile(f"{_HEDGE.pattern}|{_UNCERTAINTY}", re.IGNORECASE)
+_CANDOUR = re.compile(f"{_CORRECTION}|{_UNCERTAINTY}|{_HEDGE.pattern}|{_NEGATION}", re.IGNORECASE)
+
+
+def _candour_kind(text: str) -> str | None:
+    """``disagreement`` when a reply corrects or contradicts, else ``uncertainty`` when it hedges, else None."""
+    if _DISAGREES.search(text):
+        return "disagreement"
+    return "uncertainty" if _HEDGES_OR_DOUBT.search(text) else None
+
+
+def candour_markers(text: str) -> Counter:
+    """The corrections, disagreements, uncertainty markers, hedges and negations of a text, lower-cased, with
+    multiplicity: what the candid style keeps word for word (``Counter(reply) - Counter(candid)`` is empty).
+
+    Matched in order of that list, so "not sure" counts as uncertainty, not as a negation and a word."""
+    return Counter(" ".join(m.lower().split()) for m in _CANDOUR.findall(text))
 
 
 def content_units(text: str) -> dict[str, Counter]:

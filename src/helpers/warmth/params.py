@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from helpers.model_names import check_model_name
 from helpers.params import GenerationRunParams
 from helpers.validation import ParameterError
-from helpers.vocabulary import PAPER_CHECKPOINTS, SELECTED_CHECKPOINT, SocioTMode
+from helpers.vocabulary import ALL_STYLES, PAPER_CHECKPOINTS, SELECTED_CHECKPOINT, SocioTMode
 
 
 class WarmthParams(GenerationRunParams):
@@ -59,9 +59,9 @@ class WarmthParams(GenerationRunParams):
     @field_validator("styles")
     @classmethod
     def _known_styles(cls, value: list[str]) -> list[str]:
-        unknown = [s for s in value if s not in ("warm", "cold")]
+        unknown = [s for s in value if s not in ALL_STYLES]
         if unknown:
-            raise ValueError(f"styles among 'warm', 'cold' (unknown: {unknown})")
+            raise ValueError(f"styles among {', '.join(map(repr, ALL_STYLES))} (unknown: {unknown})")
         return value
 
     @field_validator("scorer_model")
