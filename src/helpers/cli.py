@@ -91,20 +91,22 @@ class CommandFailed(Exception):
 
 
 def _build_book(args: argparse.Namespace) -> int:
-    from helpers.study.book import BookBuildError, build_book
+    from helpers.study.book import BookBuildError, build_book, companion_studies
     from helpers.study.config import load_config
     from helpers.study.snapshot import snapshot_dir
 
     config = load_config(args.config)
-    root = None
+    root, companions = None, []
     if args.from_snapshot:
         root = snapshot_dir(config.study)
         if not root.is_dir():
             raise ParameterError(
                 "--from-snapshot", str(root), "a committed snapshot (python -m helpers snapshot CONFIG)"
             )
+        # Studies beyond the paper whose config extends this one join its snapshot book (make read).
+        companions = companion_studies(config)
     try:
-        index = build_book(config, root=root, config_path=args.config)
+        index = build_book(config, root=root, config_path=args.config, companions=companions)
     except BookBuildError as error:  # the line names the log of jupyter-book's output
         raise CommandFailed(error.summary) from error
     print(f"The book is ready: {index}")

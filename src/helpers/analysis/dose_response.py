@@ -52,7 +52,18 @@ WARMTH_UNIT = 0.01
 POINT_COLUMNS = [
     "model", "style", "epoch", "condition", "warmth", "warmth_sem", "n", "errors", "error_pct", "ci_low", "ci_high",
 ]  # fmt: skip
-TREND_COLUMNS = ["model", "style", "condition", "slope", "ci_low", "ci_high", "p_value", "n_obs", "n_items", "note"]
+TREND_COLUMNS = [
+    "model",
+    "style",
+    "condition",
+    "slope",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "n_obs",
+    "n_items",
+    "note",
+]
 
 
 def load_dose_rows(study: str, selected_checkpoint: float) -> pd.DataFrame:
@@ -77,7 +88,7 @@ def load_dose_rows(study: str, selected_checkpoint: float) -> pd.DataFrame:
                 styles += [*epochs, (style, float(selected_checkpoint), model_dir / style)]
         if not styles:
             continue
-        for variant, epoch, folder in [("original", 0.0, model_dir / "original"), *styles]:
+        for _style, epoch, folder in [("original", 0.0, model_dir / "original"), *styles]:
             frames += [f.assign(epoch=epoch, model_dir=model_dir.name) for f in folder_rows(folder)]
     if not frames:
         return pd.DataFrame()
@@ -183,7 +194,9 @@ def dose_response_summary(points: pd.DataFrame, trends: pd.DataFrame) -> dict[st
 def trend_verdict(trends: pd.DataFrame, alpha: float = 0.05) -> str:
     """In words, per style and condition: the slope's sign and whether the trend is significant at ``alpha``."""
     if trends.empty:
-        return "No style was evaluated at more than its selected checkpoint: there is no dose-response to test."
+        return (
+            "No style was evaluated at more than its selected checkpoint: there is no dose-response to test."
+        )
     sentences = []
     for row in trends.itertuples():
         if not np.isfinite(row.slope):
@@ -202,7 +215,9 @@ def trend_verdict(trends: pd.DataFrame, alpha: float = 0.05) -> str:
 def plot_frontier(points: pd.DataFrame) -> Figure:
     """The warmth-accuracy frontier: error rate (%, Wilson 95%) against SocioT warmth (± SEM), one line per style
     through its checkpoints in epoch order (the original at epoch 0), a panel per condition."""
-    conditions = [c for c in CONDITIONS.values() if c in set(points["condition"])] or list(CONDITIONS.values())
+    conditions = [c for c in CONDITIONS.values() if c in set(points["condition"])] or list(
+        CONDITIONS.values()
+    )
     fig, axes = plt.subplots(1, len(conditions), figsize=(5 * len(conditions), 4), sharey=True, squeeze=False)
     for ax, condition in zip(axes[0], conditions, strict=True):
         panel = points[points["condition"].eq(condition)]

@@ -190,7 +190,13 @@ def plot_seed_spread(summary: dict[str, dict]) -> Figure:
     records = []
     for variant, entry in summary.items():
         for s in entry["per_seed"]:
-            records.append({"variant": variant, "draw": f"seed {s['seed']}", **{k: s[k] for k in ("gap_pp", "ci_low", "ci_high")}})
+            records.append(
+                {
+                    "variant": variant,
+                    "draw": f"seed {s['seed']}",
+                    **{k: s[k] for k in ("gap_pp", "ci_low", "ci_high")},
+                }
+            )
         pooled = entry["pooled"]
         if pooled["n_seeds"]:
             records.append({"variant": variant, "draw": "pooled", **{k: pooled[k] for k in ("gap_pp", "ci_low", "ci_high")}})  # fmt: skip
@@ -201,7 +207,9 @@ def plot_seed_spread(summary: dict[str, dict]) -> Figure:
         ax.text(0.5, 0.5, "No seed has paired answers with the original.", ha="center", va="center")
         ax.set_axis_off()
         return fig
-    long = pd.concat([frame.assign(value=frame[c]) for c in ("ci_low", "gap_pp", "ci_high")], ignore_index=True)
+    long = pd.concat(
+        [frame.assign(value=frame[c]) for c in ("ci_low", "gap_pp", "ci_high")], ignore_index=True
+    )
     sns.pointplot(
         data=long, x="value", y="draw", hue="variant", order=order, estimator="median", errorbar=("pi", 100),
         palette={v: VARIANT_COLOURS.get(v, "0.6") for v in frame["variant"].unique()},
@@ -220,4 +228,6 @@ def compared_seed_variants(rows: pd.DataFrame) -> list[str]:
     if rows.empty:
         return []
     seeds = rows.groupby("variant")["seed"].nunique()
-    return [v for v in ALL_VARIANTS if v != "original" and seeds.get(v, 0) > 1 and seeds.get("original", 0) > 1]
+    return [
+        v for v in ALL_VARIANTS if v != "original" and seeds.get(v, 0) > 1 and seeds.get("original", 0) > 1
+    ]

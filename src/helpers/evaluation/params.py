@@ -86,7 +86,9 @@ class EvaluateParams(JudgedRunParams):
 
     stage: ClassVar[str] = "evaluate"
     run_fields: ClassVar[tuple[str, ...]] = (
-        *VariantRunParams.run_fields, "generation_seed", "results_folder"
+        *VariantRunParams.run_fields,
+        "generation_seed",
+        "results_folder",
     )
 
     adapter: str | None = Field(

@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,9 @@ import yaml
 
 from helpers.paths import REPO_ROOT, study_dir
 from helpers.paths import book_dir as default_book_dir
-from helpers.study.config import SECTIONS, StudyConfig
+from helpers.study.config import SECTIONS, StudyConfig, load_config
 from helpers.study.runner import STAGE_TITLES, Run, plan_runs, with_upstream
-from helpers.study.snapshot import code_version, read_stamp
+from helpers.study.snapshot import code_version, read_stamp, snapshot_dir
 from helpers.study.stages import REGISTRY
 
 #: A Sphinx problem as jupyter-book prints it (``page.md:12: WARNING: undefined label: …``); -W makes each fatal.
@@ -171,16 +172,61 @@ def _stage_copy(run: Run, box: str, executed: Path, target: Path) -> None:
     nbformat.write(notebook, target)
 
 
-def write_toc(config: StudyConfig, staging: Path, runs: list[Run]) -> Path:
-    """``_toc.yml``: the chapters, then one page per executed run grouped by stage."""
-    parts = [{"caption": "The study", "chapters": [{"file": c} for c in CHAPTERS_BEFORE]}]
+@dataclass(frozen=True)
+class Companion:
+    """A study beyond the paper shown as a part of another study's book: its config, where its executed notebooks
+    live (its snapshot) and its config's path as the re-run boxes name it."""
+
+    config: StudyConfig
+    root: Path
+    config_path: str
+
+    @property
+    def folder(self) -> str:
+        """Where its pages go in the book: ``beyond/<study>/`` (so its figures sit at ``../../figures``)."""
+        return f"beyond/{self.config.study}"
+
+
+def companion_studies(config: StudyConfig, configs: Path | None = None) -> list[Companion]:
+    """The studies whose config says ``extends: <config.study>`` and that have a committed snapshot, by name.
+
+    ``make read`` of the demo thus shows ``configs/demo-extended.yaml``'s snapshot as a part beyond the paper;
+    without a snapshot of it the book is the demo's alone.
+    """
+    found = []
+    for path in sorted((configs or REPO_ROOT / "configs").glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict) or raw.get("extends") != config.study:
+            continue
+        companion = load_config(path)
+        root = snapshot_dir(companion.study)
+        if root.is_dir():
+            found.append(Companion(companion, root, _shown(path.resolve())))
+    return found
+
+
+def _stage_chapters(runs: list[Run], prefix: str = "") -> list[dict[str, Any]]:
+    """One chapter per stage with executed runs: its page, or a landing page with one section per run."""
     chapters = []
     for stage in STAGE_ORDER:
-        pages = [{"file": f"runs/{r.stage}/{r.name}", "title": r.title} for r in runs if r.stage == stage]
+        pages = [
+            {"file": f"{prefix}runs/{r.stage}/{r.name}", "title": r.title} for r in runs if r.stage == stage
+        ]
         if len(pages) == 1:
             chapters.append(pages[0] | {"title": STAGE_TITLES[stage]})
         elif pages:
-            chapters.append({"file": f"stages/{stage}", "sections": pages})
+            chapters.append({"file": f"{prefix}stages/{stage}", "sections": pages})
+    return chapters
+
+
+def write_toc(
+    config: StudyConfig, staging: Path, runs: list[Run], companions: dict[str, list[Run]] | None = None
+) -> Path:
+    """``_toc.yml``: the chapters, then one page per executed run grouped by stage, then the findings; each
+    companion study (``{book folder: its executed runs}``) adds a part marked beyond the paper, its own
+    beyond-the-paper page first."""
+    parts = [{"caption": "The study", "chapters": [{"file": c} for c in CHAPTERS_BEFORE]}]
+    chapters = _stage_chapters(runs)
     if chapters:
         parts.append({"caption": f"Runs of the '{config.study}' study", "chapters": chapters})
     after = [{"file": c} for c in CHAPTERS_AFTER if (staging / f"{c}.md").exists()]
@@ -188,6 +234,14 @@ def write_toc(config: StudyConfig, staging: Path, runs: list[Run]) -> Path:
         for run in [r for r in runs if r.stage == stage]:
             after.insert(position, {"file": f"runs/{stage}/{run.name}", "title": run.title})
     parts.append({"caption": "Findings and use", "chapters": after})
+    for folder, companion_runs in (companions or {}).items():
+        pages = _stage_chapters(companion_runs, f"{folder}/")
+        first = [c for c in pages if c.get("file", "").endswith("/beyond_paper")]
+        study = folder.removeprefix("beyond/")
+        parts.append({
+            "caption": f"Beyond the paper: the '{study}' study",
+            "chapters": first + [c for c in pages if c not in first],
+        })  # fmt: skip
     path = staging / "_toc.yml"
     path.write_text(yaml.safe_dump({"format": "jb-book", "root": "intro", "parts": parts}, sort_keys=False))
     return path
@@ -204,13 +258,41 @@ def _provenance(config: StudyConfig, root: Path) -> str:
     return f"This book shows the study `{config.study}` as computed in this checkout by code version `{code_version()}`."
 
 
+def _stage_runs(config: StudyConfig, root: Path, staging: Path, config_path: str) -> list[Run]:
+    """Copy every executed run of a study under ``staging/runs/`` with its re-run box, and its figures beside."""
+    planned = plan_runs(config)
+    executed = {run.name: root / "notebooks" / run.stage / f"{run.name}.ipynb" for run in planned}
+    runs = [run for run in planned if executed[run.name].exists()]
+    for run in runs:
+        box = rerun_box(run, config.study, planned, root, config_path)
+        _stage_copy(run, box, executed[run.name], staging / "runs" / run.stage / f"{run.name}.ipynb")
+    if (root / "figures").is_dir():  # run pages link their PNG/PDF/CSV files as ../../figures/<file>
+        shutil.copytree(root / "figures", staging / "figures")
+    return runs
+
+
+def _companion_landing_pages(companion: Companion, runs: list[Run], staging: Path) -> None:
+    """A landing page for each stage of a companion study with several runs (the main book's are in stages/)."""
+    for stage in {run.stage for run in runs}:
+        if sum(run.stage == stage for run in runs) > 1:
+            page = staging / companion.folder / "stages" / f"{stage}.md"
+            page.parent.mkdir(parents=True, exist_ok=True)
+            page.write_text(
+                f"# {STAGE_TITLES[stage]} (study '{companion.config.study}', beyond the paper)\n\n"
+                f"The runs of this stage in the study `{companion.config.study}` ({companion.config.description}), "
+                f"one page each, as computed for its snapshot; re-run them with `{companion.config_path}`.\n"
+            )
+
+
 def assemble_book(
-    config: StudyConfig, sources: Path | None = None, root: Path | None = None, config_path: str | None = None
-) -> Path:
+    config: StudyConfig, sources: Path | None = None, root: Path | None = None, config_path: str | None = None,
+    companions: list[Companion] | tuple[Companion, ...] = (),
+) -> Path:  # fmt: skip
     """Build the study's book source folder under ``results/<study>/book/`` and return it.
 
     ``root`` is where the executed study lives: ``results/<study>`` (default) or a snapshot folder;
-    ``config_path`` is the config as the re-run boxes name it (default ``configs/<study>.yaml``).
+    ``config_path`` is the config as the re-run boxes name it (default ``configs/<study>.yaml``); each of
+    ``companions`` (:func:`companion_studies`) adds its runs under ``beyond/<study>/`` as a part beyond the paper.
     """
     sources = sources or default_book_dir()
     root = root or study_dir(config.study)
@@ -218,29 +300,36 @@ def assemble_book(
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(sources, staging, ignore=shutil.ignore_patterns("_build", "_toc.yml"))
     intro = staging / "intro.md"
-    intro.write_text(intro.read_text() + f"\n```{{note}}\n{_provenance(config, root)}\n```\n")
-    executed = {run.name: root / "notebooks" / run.stage / f"{run.name}.ipynb" for run in plan_runs(config)}
-    planned = plan_runs(config)
-    runs = [run for run in planned if executed[run.name].exists()]
+    provenance = [_provenance(config, root)]
+    provenance += [
+        f"Beyond the paper, it also shows the study `{c.config.study}` (`{c.config_path}`): "
+        + _provenance(c.config, c.root).removeprefix("This book shows ")
+        for c in companions
+    ]
+    intro.write_text(intro.read_text() + "".join(f"\n```{{note}}\n{line}\n```\n" for line in provenance))
     config_path = _shown(Path(config_path).resolve()) if config_path else f"configs/{config.study}.yaml"
-    for run in runs:
-        box = rerun_box(run, config.study, planned, root, config_path)
-        _stage_copy(run, box, executed[run.name], staging / "runs" / run.stage / f"{run.name}.ipynb")
-    if (root / "figures").is_dir():  # run pages link their PNG/PDF/CSV files as ../../figures/<file>
-        shutil.copytree(root / "figures", staging / "figures")
-    write_toc(config, staging, runs)
+    runs = _stage_runs(config, root, staging, config_path)
+    beyond = {}
+    for companion in companions:
+        beyond[companion.folder] = _stage_runs(
+            companion.config, companion.root, staging / companion.folder, companion.config_path
+        )
+        _companion_landing_pages(companion, beyond[companion.folder], staging)
+    write_toc(config, staging, runs, beyond)
     return staging
 
 
 def build_book(
-    config: StudyConfig, sources: Path | None = None, root: Path | None = None, config_path: str | None = None
-) -> Path:
-    """Assemble and build the HTML book strictly into ``<sources>/_build/html``; return its index.html.
+    config: StudyConfig, sources: Path | None = None, root: Path | None = None, config_path: str | None = None,
+    companions: list[Companion] | tuple[Companion, ...] = (),
+) -> Path:  # fmt: skip
+    """Assemble (with any ``companions`` beyond the paper) and build the HTML book strictly into
+    ``<sources>/_build/html``; return its index.html.
 
     Raises :class:`BookBuildError` (its output kept in ``<sources>/_build/build.log``) when jupyter-book fails.
     """
     sources = sources or default_book_dir()
-    staging = assemble_book(config, sources, root, config_path)
+    staging = assemble_book(config, sources, root, config_path, companions)
     shutil.rmtree(sources / "_build", ignore_errors=True)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [

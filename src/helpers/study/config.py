@@ -97,7 +97,9 @@ class StudyConfig(BaseModel):
     @field_validator("evaluation_seeds")
     @classmethod
     def _distinct_seeds(cls, value: list[int]) -> list[int]:
-        allowed = "a list of distinct integers >= 0 (sampling seeds), e.g. [0, 1, 2]; [] for the study seed alone"
+        allowed = (
+            "a list of distinct integers >= 0 (sampling seeds), e.g. [0, 1, 2]; [] for the study seed alone"
+        )
         for seed in value:
             if seed < 0:
                 raise ParameterError("evaluation_seeds", seed, allowed)
@@ -137,7 +139,9 @@ class StudyConfig(BaseModel):
             raise ParameterError("styles", self.styles, f"a list including {missing}, which variants need")
         self._dose_response_is_measurable()
         if self.extends == self.study:
-            raise ParameterError("extends", self.extends, "another study's name (or None), not this study's own")
+            raise ParameterError(
+                "extends", self.extends, "another study's name (or None), not this study's own"
+            )
         return self
 
     def _dose_response_is_measurable(self) -> None:

@@ -262,7 +262,14 @@ def plan_study(config: StudyConfig, prices: dict[str, tuple[float, float]] | Non
             _add_generation(evaluate, model, len(rows), sum(_tokens(p) for _, p in rows), ev.max_new_tokens)
             if ev.judge_base_url and prompts:
                 share = len(rows) / len(prompts)
-                _add_api(evaluate, ev.judge_model, len(rows), judge_in * share, len(rows) * JUDGE_OUTPUT_TOKENS, prices)
+                _add_api(
+                    evaluate,
+                    ev.judge_model,
+                    len(rows),
+                    judge_in * share,
+                    len(rows) * JUDGE_OUTPUT_TOKENS,
+                    prices,
+                )
         capabilities = plans["capabilities"]
         for _variant in config.capability_variants:
             capabilities.runs += 1
