@@ -6,6 +6,7 @@ a CPU. Its answers are gibberish; what is tested is that every stage runs and ha
 that a second run skips everything, and that the rendered book shows the chapters and figures.
 """
 
+import json
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ import yaml
 from browser import check_book, render_in_browser
 
 from helpers.paths import study_dir
-from helpers.study.book import build_book
+from helpers.study.book import build_book, companion_studies
 from helpers.study.config import load_config
 from helpers.study.runner import execute_study, plan_runs, run_status
 from helpers.study.snapshot import stale_in_snapshot, take_snapshot
@@ -41,6 +42,14 @@ def _tiny_study(model_dir: Path) -> dict:
         "warmth": {"n_prompts": 6, "scorer_model": model, "n_passes": 1, "max_new_tokens": 8, "batch_size": 8},
         "evaluate": {"tasks": ["trivia", "disinfo"], "n_items": 1, "max_new_tokens": 8, "batch_size": 16},
         "capabilities": {"benchmarks": ["mmlu", "advbench"], "n_items": 2, "max_new_tokens": 8, "batch_size": 8},
+    }  # fmt: skip
+
+
+def _tiny_extended_study(model_dir: Path) -> dict:
+    """Beyond the paper, as small as it goes: the warm style only, two sampling seeds, the dose-response."""
+    return _tiny_study(model_dir) | {
+        "study": "tiny-extended", "extends": "tiny", "styles": ["warm"], "variants": ["original", "warm"],
+        "capability_variants": [], "evaluation_seeds": [0, 1], "dose_response": ["warm"],
     }  # fmt: skip
 
 
@@ -120,3 +129,39 @@ def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, 
     assert {status for r, status, _ in run_status(load_config(config_path, study="tiny-temperature-0", settings=["evaluate.temperature=0"]))
             if r.name == run.name} == {"done"}  # fmt: skip
     assert before == {p: p.read_bytes() for p in before}, "the variant must not touch the study's own results"
+
+    # Beyond the paper: a study with two seeds and the dose-response runs end to end, writes its numbers into its
+    # summary (the base study's has none), and its snapshot joins the base study's snapshot book as its own part.
+    assert not {"seeds", "dose_response"} & set(
+        json.loads((snapshot / "analysis" / "summary.json").read_text())
+    )
+    extended_path = config_path.with_name("tiny-extended.yaml")
+    extended_path.write_text(yaml.safe_dump(_tiny_extended_study(tiny_model_dir)))
+    extended = load_config(extended_path)
+    outcome = execute_study(extended)
+    assert {name for name, result in outcome.items() if result != "done"} == set()
+    assert {"evaluate-tiny-model0-warm-seed1", "evaluate-tiny-model0-warm-epoch0.5", "beyond_paper"} <= set(
+        outcome
+    )
+    summary = json.loads((study_dir("tiny-extended") / "analysis" / "summary.json").read_text())
+    assert [s["seed"] for s in summary["seeds"]["warm"]["per_seed"]] == [0, 1]
+    assert {p["epoch"] for p in summary["dose_response"]["points"]} == {0.0, 0.5, 1.0}
+    assert {"p_value", "slope"} <= set(summary["dose_response"]["trends"][0])
+    take_snapshot(extended)
+    companions = companion_studies(config, config_path.parent)
+    assert [c.config.study for c in companions] == ["tiny-extended"]
+    shutil.rmtree(book / "_build")
+    index = build_book(
+        config, sources=book, root=snapshot, config_path=str(config_path), companions=companions
+    )
+    problems = [
+        p
+        for p in check_book(index.parent)
+        if not (p.kind == "machine path" and p.detail.startswith(str(tiny_model_dir)))
+    ]
+    assert not problems, "the joined book has problems a reader would see:\n" + "\n".join(map(str, problems))
+    beyond_dom = render_in_browser(
+        index.parent / "beyond" / "tiny-extended" / "runs" / "beyond_paper" / "beyond_paper.html"
+    )
+    assert "Beyond the paper" in beyond_dom and len(re.findall(r"<img[^>]+src=", beyond_dom)) >= 2
+    assert "Beyond the paper: the 'tiny-extended' study" in render_in_browser(index)

@@ -213,7 +213,8 @@ def plot_seed_spread(summary: dict[str, dict]) -> Figure:
     sns.pointplot(
         data=long, x="value", y="draw", hue="variant", order=order, estimator="median", errorbar=("pi", 100),
         palette={v: VARIANT_COLOURS.get(v, "0.6") for v in frame["variant"].unique()},
-        dodge=0.4, linestyle="none", capsize=0.15, ax=ax,
+        dodge=0.4 if frame["variant"].nunique() > 1 else False,  # seaborn divides a dodge by the levels - 1
+        linestyle="none", capsize=0.15, ax=ax,
     )  # fmt: skip
     ax.axvline(0, color="0.4", linewidth=1)
     ax.axhline(len(order) - 1.5, color="0.8", linewidth=1)
