@@ -15,6 +15,7 @@ from helpers.storage import read_results_csv
 from helpers.vocabulary import (
     COMPARED_VARIANTS,
     TASKS,
+    TEMPLATES,
 )
 
 ROW_KINDS = {
@@ -183,8 +184,10 @@ def study_summary(results: StudyResults, selected_epoch: float = 2.0) -> dict[st
         float(original[["task", "item_id"]].drop_duplicates().shape[0]) if len(original) else 0.0
     )
     numbers["n_prompts_per_variant"] = float(len(original))
+    # the paper's framings: a mitigation template (ask) is not one of them
+    paper_framings = results.rows[results.rows["prompt_template"].isin(TEMPLATES)] if len(results.rows) else None
     numbers["n_conditions"] = (
-        float(results.rows[["prompt_template", "amendment_type"]].drop_duplicates().shape[0])
+        float(paper_framings[["prompt_template", "amendment_type"]].drop_duplicates().shape[0])
         if len(results.rows) else 0.0
     )  # fmt: skip
     for task in TASKS:
