@@ -18,7 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -258,11 +258,23 @@ def _provenance(config: StudyConfig, root: Path) -> str:
     return f"This book shows the study `{config.study}` as computed in this checkout by code version `{code_version()}`."
 
 
-def _stage_runs(config: StudyConfig, root: Path, staging: Path, config_path: str) -> list[Run]:
-    """Copy every executed run of a study under ``staging/runs/`` with its re-run box, and its figures beside."""
+def _stage_runs(
+    config: StudyConfig, root: Path, staging: Path, config_path: str, companion: bool = False
+) -> list[Run]:
+    """Copy every executed run of a study under ``staging/runs/`` with its re-run box, and its figures beside.
+
+    A ``companion`` study's pages are its runs part only (the paper's results and the scorer check are the same
+    pages as the main study's), titled with the study's name so that no two pages of the book share a title.
+    """
     planned = plan_runs(config)
     executed = {run.name: root / "notebooks" / run.stage / f"{run.name}.ipynb" for run in planned}
     runs = [run for run in planned if executed[run.name].exists()]
+    if companion:
+        runs = [
+            replace(run, title=f"{run.title} (study '{config.study}')")
+            for run in runs
+            if run.stage in STAGE_ORDER
+        ]
     for run in runs:
         box = rerun_box(run, config.study, planned, root, config_path)
         _stage_copy(run, box, executed[run.name], staging / "runs" / run.stage / f"{run.name}.ipynb")
@@ -312,7 +324,11 @@ def assemble_book(
     beyond = {}
     for companion in companions:
         beyond[companion.folder] = _stage_runs(
-            companion.config, companion.root, staging / companion.folder, companion.config_path
+            companion.config,
+            companion.root,
+            staging / companion.folder,
+            companion.config_path,
+            companion=True,
         )
         _companion_landing_pages(companion, beyond[companion.folder], staging)
     write_toc(config, staging, runs, beyond)
