@@ -15,8 +15,11 @@ from openai_server import OpenAICompatibleServer  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _isolated_results(tmp_path_factory, monkeypatch):
-    """Every test writes results into its own temporary folder, never into the repository's results/."""
+    """Every test writes results into its own temporary folder, never into the repository's results/, and
+    answers in float32 on a CPU whatever its matrix units (``helpers.models.inference_dtype``), so a test's
+    answers do not depend on the host."""
     monkeypatch.setenv("WARMBOOK_RESULTS", str(tmp_path_factory.mktemp("results")))
+    monkeypatch.setenv("WARMBOOK_CPU_PRECISION", "float32")
 
 
 @pytest.fixture(scope="session")

@@ -28,13 +28,22 @@ PROMPTS = [
 ]
 
 
-def test_a_cpu_runs_in_float32_unless_bfloat16_is_asked_for(tiny_model_dir):
+def test_a_cpu_trains_in_float32_and_answers_in_bfloat16_only_with_matrix_units(tiny_model_dir, monkeypatch):
+    import helpers.models
+
     plan = choose_device("cpu")
     assert plan.device == "cpu" and plan.dtype == torch.float32
     assert choose_device("cpu", "bfloat16").dtype == torch.bfloat16
-    model, _ = load_model(str(tiny_model_dir), device="cpu")
-    assert model.dtype == torch.float32
+    monkeypatch.setenv("WARMBOOK_CPU_PRECISION", "auto")
+    for amx, expected in [(False, torch.float32), (True, torch.bfloat16)]:
+        monkeypatch.setattr(helpers.models, "cpu_has_bf16_matrix_units", lambda amx=amx: amx)
+        assert load_model(str(tiny_model_dir), device="cpu")[0].dtype == expected
+    monkeypatch.setenv("WARMBOOK_CPU_PRECISION", "float32")
+    assert load_model(str(tiny_model_dir), device="cpu")[0].dtype == torch.float32
     assert load_model(str(tiny_model_dir), device="cpu", dtype="bfloat16")[0].dtype == torch.bfloat16
+    monkeypatch.setenv("WARMBOOK_CPU_PRECISION", "fp8")
+    with pytest.raises(ParameterError, match="WARMBOOK_CPU_PRECISION"):
+        load_model(str(tiny_model_dir), device="cpu")
 
 
 def test_the_preallocated_cache_holds_what_a_dynamic_cache_holds():
@@ -176,6 +185,50 @@ def test_the_decode_loop_gives_model_generate_greedy_answers_in_float32(tiny_mod
     assert len(set(map(len, expected))) > 1  # one answer stopped early, so its row left the batch
 
 
+def _batch_1_greedy(model, tokenizer, prompts, max_new_tokens):
+    answers = []
+    for prompt in prompts:
+        ids = torch.tensor(prompt_token_ids(tokenizer, [prompt]))
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids, max_new_tokens=max_new_tokens, do_sample=False)
+        answers.append(tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip())
+    return answers
+
+
+def test_a_finished_rows_slot_is_refilled_and_answers_stay_those_of_batch_1(tiny_model_dir):
+    model, tokenizer = _lively_model_with_an_early_stop_token(tiny_model_dir)
+    prompts = PROMPTS + ["Name a prime.", "Why is the sky blue?"]
+    calls = []
+    model.register_forward_hook(
+        lambda module, args, kwargs, out: calls.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    answers = generate_responses(model, tokenizer, prompts, GenerationSettings(0.0, 12, batch_size=3))
+    decode_steps = [i for i, shape in enumerate(calls) if shape[1] == 1]
+    refills = [i for i, shape in enumerate(calls) if shape[1] > 1 and decode_steps and i > decode_steps[0]]
+    assert refills, "no prompt entered the batch after decoding began"
+    assert max(shape[0] for shape in calls) == 3  # never more rows than slots
+    assert answers == _batch_1_greedy(model, tokenizer, prompts, 12)
+
+
+def test_the_attention_mask_follows_prompt_lengths_not_the_pad_token(tiny_model_dir):
+    """SmolLM2's pad token is its end-of-turn token, which ends every chat turn inside the prompt: a mask of
+    "tokens that are not pad" hides the prompt's own turn ends and changes the answers; ours does not."""
+    model, tokenizer = _lively_model_with_an_early_stop_token(tiny_model_dir)
+    token_ids = prompt_token_ids(tokenizer, PROMPTS)
+    assert all(tokenizer.pad_token_id in ids[:-1] for ids in token_ids)  # the pitfall is present
+    reference = _batch_1_greedy(model, tokenizer, PROMPTS, 12)
+    ours = generate_responses(model, tokenizer, PROMPTS, GenerationSettings(0.0, 12, batch_size=len(PROMPTS)))
+    assert ours == reference
+    padded = tokenizer.pad({"input_ids": token_ids}, return_tensors="pt")
+    naive_mask = (padded["input_ids"] != tokenizer.pad_token_id).long()
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=padded["input_ids"], attention_mask=naive_mask, max_new_tokens=12, do_sample=False
+        )
+    naive = [t.strip() for t in tokenizer.batch_decode(out[:, padded["input_ids"].shape[1] :], skip_special_tokens=True)]
+    assert naive != reference  # the naive mask is wrong on these prompts: this test can tell the two apart
+
+
 def test_a_stopped_row_leaves_the_batch_and_the_shared_prefix_runs_once(tiny_model_dir):
     model, tokenizer = _lively_model_with_an_early_stop_token(tiny_model_dir)
     shapes = []
@@ -192,12 +245,12 @@ def test_a_stopped_row_leaves_the_batch_and_the_shared_prefix_runs_once(tiny_mod
 def test_a_resumed_run_gives_the_answers_of_an_uninterrupted_one(tiny_model_dir, tmp_path, dtype):
     model, tokenizer = _lively_model_with_an_early_stop_token(tiny_model_dir)
     model.to(getattr(torch, dtype))
-    settings = GenerationSettings(0.8, 8, batch_size=2, seed=3)
+    settings = GenerationSettings(0.8, 8, batch_size=1, seed=3)  # groups of GROUP_BATCHES: 4 and 3 prompts
     prompts = PROMPTS + ["Name a prime.", "Why is the sky blue?"]
     full = tmp_path / "full.jsonl"
     uninterrupted = generate_responses(model, tokenizer, prompts, settings, model_id="tiny", cache_path=full)
     records = full.read_text().splitlines(keepends=True)
-    for survivors in ([0, 1], [0, 1, 3]):  # killed after the first batch; killed while writing the second
+    for survivors in ([0, 1, 2, 3], [0, 1, 5]):  # killed after the first group; killed with both groups partial
         killed = tmp_path / f"killed-{len(survivors)}.jsonl"
         killed.write_text("".join(records[i] for i in survivors))
         resumed = generate_responses(model, tokenizer, prompts, settings, model_id="tiny", cache_path=killed)
@@ -205,24 +258,29 @@ def test_a_resumed_run_gives_the_answers_of_an_uninterrupted_one(tiny_model_dir,
         assert sorted(killed.read_text().splitlines()) == sorted(full.read_text().splitlines())
 
 
-def test_batches_are_planned_over_all_prompts_whatever_the_cache_holds(tiny_model_dir, tmp_path, monkeypatch):
+def test_groups_are_planned_over_all_prompts_whatever_the_cache_holds(tiny_model_dir, tmp_path, monkeypatch):
     model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
-    settings = GenerationSettings(0.8, 4, batch_size=2)
-    run_batches = []
-    decode = helpers.generation.decode_batch
+    settings = GenerationSettings(0.8, 4, batch_size=1)  # groups of GROUP_BATCHES prompts: 4 and 1
+    run_groups = []
+    decode = helpers.generation.decode_group
 
     def recording(model, rows, settings, keys, *args):
-        run_batches.append(tuple(keys))
+        run_groups.append(tuple(keys))
         return decode(model, rows, settings, keys, *args)
 
-    monkeypatch.setattr(helpers.generation, "decode_batch", recording)
+    monkeypatch.setattr(helpers.generation, "decode_group", recording)
     cache = tmp_path / "cache.jsonl"
     generate_responses(model, tokenizer, PROMPTS, settings, cache_path=cache)
-    all_batches, run_batches[:] = list(run_batches), []
+    all_groups, run_groups[:] = list(run_groups), []
+    assert [len(g) for g in all_groups] == [helpers.generation.GROUP_BATCHES, 1]
     records = cache.read_text().splitlines(keepends=True)
-    cache.write_text(records[0] + records[1] + records[3])  # the first batch and half of the second survive
+    cache.write_text("".join(records[:4]))  # the first group survives whole, the second not at all
     generate_responses(model, tokenizer, PROMPTS, settings, cache_path=cache)
-    assert run_batches == all_batches[1:]
+    assert run_groups == all_groups[1:]
+    run_groups[:] = []
+    cache.write_text("".join(records[:3] + records[4:]))  # one answer of the first group is lost
+    generate_responses(model, tokenizer, PROMPTS, settings, cache_path=cache)
+    assert run_groups == all_groups[:1]
 
 
 def test_the_batch_plan_sorts_by_length_then_key():

@@ -124,7 +124,7 @@ def _snapshot(args: argparse.Namespace) -> int:
 def _benchmark(args: argparse.Namespace) -> int:
     from helpers.benchmark import benchmark_generation
 
-    names = ("n_prompts", "max_new_tokens", "batch_size", "dtype", "project_dtype", "reference_prompts")
+    names = ("n_prompts", "max_new_tokens", "batch_size", "dtype", "project_dtypes", "reference_prompts")
     benchmark_generation(**{name: getattr(args, name) for name in names})
     return 0
 
@@ -260,10 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the plain loop's precision (default: the model's own)",
     )
     bench.add_argument(
-        "--project-dtype",
-        default="auto",
+        "--project-dtypes",
+        nargs="+",
+        default=["auto"],
         choices=["auto", "bfloat16", "float32"],
-        help="the project's precision (default: what the evaluation loads, float32 on a CPU)",
+        help="the project's precisions, each timed with and without refill (default: what the evaluation loads)",
     )
     bench.add_argument(
         "--reference-prompts",

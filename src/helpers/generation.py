@@ -136,11 +136,12 @@ def _shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
 
 
 class _PreallocatedLayer(DynamicLayer):
-    """A ``DynamicLayer`` whose keys and values live in one buffer of the batch's final length, written in place.
+    """A ``DynamicLayer`` whose keys and values live in one buffer, written in place.
 
-    ``keys``/``values`` are views of the filled part, so attention sees exactly what ``DynamicLayer`` would hold;
-    only the copy of the whole cache at every step is gone. The buffer is sized by the first update (the shared
-    prefix or the whole prompt) plus ``capacity`` more positions.
+    ``keys``/``values`` are views of the filled part (the first ``length`` positions), so attention sees exactly
+    what ``DynamicLayer`` would hold; only the copy of the whole cache at every step is gone. The buffer is sized
+    by the first update plus ``capacity`` more positions, or allocated whole by :meth:`allocate` for a slot batch,
+    whose rows :meth:`write_rows` refills and :meth:`compact` shifts left.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -154,6 +155,13 @@ class _PreallocatedLayer(DynamicLayer):
         size = length + self.capacity
         self._keys = key_states.new_empty(batch, heads, size, key_states.shape[-1])
         self._values = value_states.new_empty(batch, heads, size, value_states.shape[-1])
+
+    def allocate(self, like: "_PreallocatedLayer", rows: int, size: int) -> None:
+        """An empty buffer of ``rows`` x ``size`` positions, in the dtype, device and head shape of ``like``."""
+        super().lazy_initialization(like._keys, like._values)
+        _, heads, _, dim = like._keys.shape
+        self._keys = like._keys.new_zeros(rows, heads, size, dim)
+        self._values = like._values.new_zeros(rows, heads, size, dim)
 
     def _expose(self) -> None:
         self.keys, self.values = self._keys[:, :, : self._length], self._values[:, :, : self._length]
@@ -169,6 +177,21 @@ class _PreallocatedLayer(DynamicLayer):
         self._length = end
         self._expose()
         return self.keys, self.values
+
+    def write_rows(self, slots: torch.Tensor, source: "_PreallocatedLayer", end: int) -> None:
+        """Put ``source``'s filled positions into rows ``slots``, ending at position ``end`` (right-aligned)."""
+        width = source._length
+        self._keys[slots, :, end - width : end] = source._keys[:, :, :width]
+        self._values[slots, :, end - width : end] = source._values[:, :, :width]
+        self._length = max(self._length, end)
+        self._expose()
+
+    def compact(self, shift: int) -> None:
+        """Drop the first ``shift`` positions of every row (masked for every live row) to make room at the end."""
+        self._keys[:, :, : self._length - shift] = self._keys[:, :, shift : self._length].clone()
+        self._values[:, :, : self._length - shift] = self._values[:, :, shift : self._length].clone()
+        self._length -= shift
+        self._expose()
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         if self._length:
@@ -189,60 +212,161 @@ def _preallocated_cache(model, capacity: int):
     return cache
 
 
-def decode_batch(
+#: How many batches' worth of prompts one refilled group holds: the unit a resumed run regenerates whole.
+GROUP_BATCHES = 4
+
+
+@dataclass
+class _Admitted:
+    """Rows just prefilled, ready to join the slot batch: their cache, mask, next positions and first tokens."""
+
+    cache: DynamicCache
+    mask: torch.Tensor
+    positions: torch.Tensor
+    tokens: torch.Tensor
+
+
+class _GroupDecoder:
+    """Answers a group of prompts through ``slots`` batch rows, refilling a row as soon as its answer ends.
+
+    Every row's KV cache is right-aligned in one buffer per layer: a prompt admitted when the batch has ``T``
+    positions occupies ``[T - w, T)`` (``w``: its prefill width) and the positions before it are masked, which is
+    what the model sees with left padding. Prompts are admitted in plan order into the lowest free slots, once at
+    least an eighth of the slots are free (or the rest of the group fits), so the schedule depends only on the
+    group's prompts and sampled tokens: a resumed run regenerates the group exactly. When the buffer is full its
+    oldest positions, masked for every live row, are dropped. With nothing left to admit, finished rows leave the
+    batch as in a plain loop's tail.
+    """
+
+    def __init__(self, model, rows, settings: GenerationSettings, keys, stop_ids: torch.Tensor, pad_id: int,
+                 slots: int) -> None:  # fmt: skip
+        self.model, self.rows, self.settings, self.pad_id = model, rows, settings, pad_id
+        self.device = model.device
+        self.stop_set = set(stop_ids.tolist())
+        self.sampled = settings.temperature > 0
+        self.row_keys = keys
+        self.slots = min(slots, len(rows))
+        self.prefix = _shared_prefix_length(rows)
+        self.capacity = max(len(r) for r in rows) + settings.max_new_tokens + max(16, settings.max_new_tokens // 4)
+        self.outputs: list[list[int]] = [[] for _ in rows]
+        self.prefix_cache = None
+        if self.prefix:
+            self.prefix_cache = _preallocated_cache(model, 0)
+            model(input_ids=torch.tensor([rows[0][: self.prefix]], device=self.device), cache=self.prefix_cache,
+                  use_cache=True, logits_to_keep=1)  # fmt: skip
+
+    def _first_tokens(self, logits: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+        logits = logits[:, -1, :].float()
+        if self.sampled:
+            return _sample(torch.softmax(logits / self.settings.temperature, dim=-1).cpu(), generators)
+        return logits.argmax(dim=-1).cpu()
+
+    def _prefill(self, indices: list[int], generators: list[torch.Generator]) -> _Admitted:
+        """Prefill rows ``indices`` as one left-padded batch behind the shared prefix; sample their first tokens."""
+        own = [self.rows[i][self.prefix :] for i in indices]
+        width = max(len(r) for r in own)
+        cache = _preallocated_cache(self.model, width)
+        if self.prefix_cache is not None:
+            for layer, shared in zip(cache.layers, self.prefix_cache.layers, strict=True):
+                layer.update(shared.keys.expand(len(own), -1, -1, -1), shared.values.expand(len(own), -1, -1, -1))
+        input_ids = torch.tensor([[self.pad_id] * (width - len(r)) + list(r) for r in own], device=self.device)
+        own_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in own], device=self.device)
+        mask = torch.cat([own_mask.new_ones(len(own), self.prefix), own_mask], dim=1)
+        positions = (self.prefix + own_mask.cumsum(-1) - 1).masked_fill(own_mask == 0, 0)
+        logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache,
+                            use_cache=True, logits_to_keep=1).logits  # fmt: skip
+        return _Admitted(cache, mask, positions[:, -1:] + 1, self._first_tokens(logits, generators))
+
+    def _finished(self, row: int) -> bool:
+        out = self.outputs[row]
+        return len(out) >= self.settings.max_new_tokens or out[-1] in self.stop_set
+
+    def run(self) -> list[list[int]]:
+        queue = list(range(len(self.rows)))
+        first = [queue.pop(0) for _ in range(self.slots)]
+        generators = [_row_generator(self.row_keys[i]) for i in first] if self.sampled else []
+        admitted = self._prefill(first, generators)
+        cache = _preallocated_cache(self.model, 0)
+        for layer, source in zip(cache.layers, admitted.cache.layers, strict=True):
+            layer.allocate(source, self.slots, self.capacity)
+            layer.write_rows(torch.arange(self.slots, device=self.device), source, source._length)
+        length = admitted.mask.shape[1]
+        mask = admitted.mask.new_zeros(self.slots, self.capacity)
+        mask[:, :length] = admitted.mask
+        positions, tokens = admitted.positions, admitted.tokens
+        slot_rows: list[int | None] = list(first)
+        for slot, row in enumerate(first):
+            self.outputs[row].append(int(tokens[slot]))
+        threshold = max(1, self.slots // 8)
+        while True:
+            for slot, row in enumerate(slot_rows):
+                if row is not None and self._finished(row):
+                    slot_rows[slot] = None
+            free = [s for s, r in enumerate(slot_rows) if r is None]
+            if queue and free and len(free) >= min(threshold, len(queue)):
+                fits = [i for i in queue[: len(free)] if len(self.rows[i]) <= length]
+                fits = fits[: next((k for k, i in enumerate(fits) if i != queue[k]), len(fits))]
+                if fits:
+                    del queue[: len(fits)]
+                    chosen = free[: len(fits)]
+                    new_generators = [_row_generator(self.row_keys[i]) for i in fits] if self.sampled else []
+                    fresh = self._prefill(fits, new_generators)
+                    slot_index = torch.tensor(chosen, device=self.device)
+                    for layer, source in zip(cache.layers, fresh.cache.layers, strict=True):
+                        layer.write_rows(slot_index, source, length)
+                    width = fresh.mask.shape[1]
+                    mask[slot_index] = 0
+                    mask[slot_index, length - width : length] = fresh.mask
+                    positions[slot_index] = fresh.positions
+                    for k, (slot, row) in enumerate(zip(chosen, fits, strict=True)):
+                        slot_rows[slot] = row
+                        tokens[slot] = fresh.tokens[k]
+                        if self.sampled:
+                            generators[slot] = new_generators[k]
+                        self.outputs[row].append(int(fresh.tokens[k]))
+                    continue  # an admitted row may have stopped at its first token
+            if not queue and free:
+                keep = [s for s, r in enumerate(slot_rows) if r is not None]
+                if not keep:
+                    return self.outputs
+                index = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(index)
+                mask, positions, tokens = mask[index], positions[index], tokens[keep]
+                generators = [generators[s] for s in keep] if self.sampled else []
+                slot_rows = [slot_rows[s] for s in keep]
+            if length == mask.shape[1]:
+                live = [s for s, r in enumerate(slot_rows) if r is not None]
+                shift = int(mask[live, :length].argmax(dim=1).min())
+                for layer in cache.layers:
+                    layer.compact(shift)
+                mask = torch.cat([mask[:, shift:], mask.new_zeros(len(slot_rows), shift)], dim=1)
+                length -= shift
+            mask[:, length] = 1
+            logits = self.model(
+                input_ids=tokens.to(self.device)[:, None], attention_mask=mask[:, : length + 1],
+                position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1,
+            ).logits  # fmt: skip
+            length += 1
+            positions = positions + 1
+            tokens = self._first_tokens(logits, generators)
+            for slot, row in enumerate(slot_rows):
+                if row is not None:
+                    self.outputs[row].append(int(tokens[slot]))
+
+
+def decode_group(
     model, rows: Sequence[Sequence[int]], settings: GenerationSettings, keys: Sequence[str], stop_ids: torch.Tensor,
-    pad_id: int,
+    pad_id: int, slots: int,
 ) -> list[list[int]]:  # fmt: skip
     """New token ids of each row (its stop token included), greedy or sampled at ``settings.temperature``.
 
-    The shared prefix is prefilled once; the rest of each prompt follows it with padding in between
-    (``[prefix][pad…][own tokens]``), masked and with position ids that skip the padding, which is what the
-    model sees with left padding. Rows that stop leave the batch and its KV cache.
+    The rows (a group from :func:`plan_batches`) are answered ``slots`` at a time, a finished row's slot refilled
+    by the next prompt (:class:`_GroupDecoder`); the shared prefix is prefilled once and each prompt's own tokens
+    follow it with padding in between (``[prefix][pad…][own tokens]``), masked and with position ids that skip
+    the padding, which is what the model sees with left padding. The mask is built from the prompts' lengths,
+    never from the pad token, which for SmolLM2 is its end-of-turn token and occurs inside every chat prompt.
     """
-    device = model.device
-    prefix = _shared_prefix_length(rows)
-    own = [r[prefix:] for r in rows]
-    width = max(len(r) for r in own)
-    cache = _preallocated_cache(model, (width if prefix else 0) + settings.max_new_tokens)
-    if prefix:
-        model(
-            input_ids=torch.tensor([rows[0][:prefix]], device=device),
-            cache=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        cache.batch_repeat_interleave(len(rows))
-    input_ids = torch.tensor([[pad_id] * (width - len(r)) + list(r) for r in own], device=device)
-    own_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in own], device=device)
-    mask = torch.cat([own_mask.new_ones(len(rows), prefix), own_mask], dim=1)
-    positions = (prefix + own_mask.cumsum(-1) - 1).masked_fill(own_mask == 0, 0)
-    generators = [_row_generator(k) for k in keys] if settings.temperature > 0 else []
-    stop_ids = stop_ids.to(device)
-    outputs: list[list[int]] = [[] for _ in rows]
-    live = list(range(len(rows)))
-    while True:
-        logits = model(
-            input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
-            logits_to_keep=1,
-        ).logits[:, -1, :].float()  # fmt: skip
-        if settings.temperature > 0:
-            tokens = _sample(torch.softmax(logits / settings.temperature, dim=-1).cpu(), generators)
-        else:
-            tokens = logits.argmax(dim=-1).cpu()
-        for row, token in zip(live, tokens.tolist(), strict=True):
-            outputs[row].append(token)
-        stopped = torch.isin(tokens, stop_ids.cpu()) | (len(outputs[live[0]]) >= settings.max_new_tokens)
-        if bool(stopped.all()):
-            return outputs
-        if bool(stopped.any()):
-            keep = (~stopped).nonzero().flatten()
-            cache.batch_select_indices(keep.to(device))
-            live = [live[i] for i in keep.tolist()]
-            generators = [generators[i] for i in keep.tolist()] if generators else []
-            tokens, mask, positions = tokens[keep], mask[keep.to(device)], positions[keep.to(device)]
-        input_ids = tokens.to(device)[:, None]
-        mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
-        positions = positions[:, -1:] + 1
+    return _GroupDecoder(model, rows, settings, keys, stop_ids, pad_id, slots).run()
 
 
 def generate_responses(
@@ -253,14 +377,18 @@ def generate_responses(
     model_id: str = "",
     cache_path: Path | None = None,
     desc: str = "generating",
+    group_batches: int = GROUP_BATCHES,
 ) -> list[str]:
     """Answer every prompt (in the given order), reusing cached answers and caching new ones batch by batch.
 
     ``model_id`` names the model and adapter in the cache key, so answers of different variants never mix.
     Batches are planned over all prompts (:func:`plan_batches`); a batch with any answer missing from the cache
     is generated whole, so its rows meet the same arithmetic as in an uninterrupted run, and only the missing
-    answers are appended.
+    answers are appended. A group holds ``group_batches`` batches' worth of prompts, answered ``batch_size`` at a
+    time with finished rows refilled (:func:`decode_group`); ``group_batches=1`` is a loop without refill, as the
+    benchmark times it.
     """
+    check_positive_int("group_batches", group_batches)
     precision = model_precision(model)
     keys = [cache_key(model_id, p, settings, precision) for p in prompts]
     done = {r["key"]: r["output"] for r in read_jsonl(cache_path)} if cache_path else {}
@@ -269,7 +397,7 @@ def generate_responses(
     unique_keys, unique_prompts = list(unique), list(unique.values())
     token_ids = prompt_token_ids(tokenizer, unique_prompts, settings.system_prompt)
     batches = plan_batches(
-        [seed_keys[k] for k in unique_keys], [len(t) for t in token_ids], settings.batch_size
+        [seed_keys[k] for k in unique_keys], [len(t) for t in token_ids], settings.batch_size * group_batches
     )
     todo = [batch for batch in batches if any(unique_keys[i] not in done for i in batch)]
     stop_ids = _stop_token_ids(model, tokenizer)
@@ -280,9 +408,9 @@ def generate_responses(
     ):
         for batch in todo:
             batch_keys = [unique_keys[i] for i in batch]
-            new_tokens = decode_batch(
+            new_tokens = decode_group(
                 model, [token_ids[i] for i in batch], settings, [seed_keys[k] for k in batch_keys], stop_ids,
-                tokenizer.pad_token_id,
+                tokenizer.pad_token_id, settings.batch_size,
             )  # fmt: skip
             texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
             records = [

@@ -9,6 +9,7 @@ or a local path. Fine-tuned variants are LoRA adapters loaded on top of their ba
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,8 @@ class DevicePlan:
 def choose_device(device: str = "auto", dtype: str = "auto") -> DevicePlan:
     """CUDA in bf16 when present, CPU in fp32 otherwise; either can be overridden.
 
-    This is the precision of training (``helpers.training.finetune``: trl trains in fp32 on CPU). Inference loads
-    in the model's own bf16 by default instead (:func:`load_model`).
+    This is the precision of training (``helpers.training.finetune``: trl trains in fp32 on CPU). Inference picks
+    its own (:func:`inference_dtype`, used by :func:`load_model`).
     """
     allowed_devices = ("auto", "cpu", "cuda", "mps")
     if device not in allowed_devices and not device.startswith("cuda:"):
@@ -128,15 +129,44 @@ def check_adapter_matches(model: str, adapter: str | Path) -> None:
         )
 
 
+#: Overrides the CPU inference precision :func:`inference_dtype` picks: ``auto``, ``float32`` or ``bfloat16``.
+CPU_PRECISION_ENV = "WARMBOOK_CPU_PRECISION"
+
+
+def cpu_has_bf16_matrix_units() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX-BF16, read from ``/proc/cpuinfo``)."""
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def inference_dtype(device: str) -> str:
+    """The precision a model answers in on ``device`` when none is asked for: what is faster there, measured.
+
+    On a GPU, bf16. On a CPU with bf16 matrix units (AMX) bf16 as well: there the decode loop ran 1.6x faster in
+    bf16 than in fp32 (docs/design.md, "Known pitfalls"). On a CPU without them fp32, which was as fast or
+    faster (bf16 matrix products at 60–130 GFLOP/s against fp32's 110–200) and whose answers do not depend on
+    the batch a prompt is in. bf16 answers do depend on it, which the batch plan makes reproducible
+    (:func:`helpers.generation.plan_batches`), and the precision is part of every generation's cache key.
+    ``$WARMBOOK_CPU_PRECISION`` (``float32``/``bfloat16``) fixes the CPU's choice, e.g. for answers that equal
+    one-prompt-at-a-time float32 answers.
+    """
+    if not device.startswith("cpu"):
+        return "bfloat16" if device.startswith("cuda") else "float32"
+    chosen = os.environ.get(CPU_PRECISION_ENV, "auto")
+    if chosen not in ("auto", "float32", "bfloat16"):
+        raise ParameterError(CPU_PRECISION_ENV, chosen, "one of 'auto', 'float32', 'bfloat16'")
+    if chosen != "auto":
+        return chosen
+    return "bfloat16" if cpu_has_bf16_matrix_units() else "float32"
+
+
 def load_model(model: str, adapter: str | Path | None = None, device: str = "auto", dtype: str = "auto"):
     """Load a causal LM (and optionally a LoRA adapter) for inference; returns ``(model, tokenizer)``.
 
-    Precision follows :func:`choose_device`: bf16 on a GPU, fp32 on a CPU. On the project's 2-core CPU fp32
-    is the faster choice for this loop, measured (docs/design.md, "Known pitfalls"): bf16 matrix products run
-    at 60–130 GFLOP/s against fp32's 110–200 (no AMX), so prefill is 1.45× faster in fp32 and a decode step is
-    as fast, and fp32 answers do not depend on the batch a prompt is in — they equal one-prompt-at-a-time
-    answers, where bf16's differ on about half of SmolLM2's prompts. ``dtype="bfloat16"`` gives the model's own
-    precision on a CPU.
+    ``dtype="auto"`` is :func:`inference_dtype`'s choice for the device :func:`choose_device` picks: bf16 on a
+    GPU and on a CPU with bf16 matrix units, fp32 on other CPUs.
 
     An adapter is merged into the weights (peft's ``merge_and_unload``): the same function with two fewer matrix
     products per adapted layer at every decode step.
@@ -144,6 +174,8 @@ def load_model(model: str, adapter: str | Path | None = None, device: str = "aut
     from transformers import AutoModelForCausalLM
 
     plan = choose_device(device, dtype)
+    if dtype == "auto":
+        plan = choose_device(plan.device, inference_dtype(plan.device))
     if adapter:
         check_adapter_matches(model, adapter)
     path = resolve_model_path(model)
