@@ -21,7 +21,7 @@ SPHINX_OUTPUT = (
 def _failed_build(monkeypatch, tmp_path: Path) -> None:
     """jupyter-book fails as in a strict build with broken references (no real build: it takes minutes)."""
     monkeypatch.setattr(
-        helpers.study.book, "assemble_book", lambda config, sources, root, config_path: tmp_path / "staging"
+        helpers.study.book, "assemble_book", lambda config, sources, root, config_path, *rest: tmp_path / "staging"
     )
 
     def run(command, **kwargs):
@@ -69,7 +69,7 @@ def test_build_book_reports_a_failed_build_as_one_line_with_exit_status_2(monkey
 
 
 def test_any_other_error_of_the_build_is_a_bug_and_keeps_its_traceback(monkeypatch, tmp_path):
-    def broken(config, root=None, config_path=None):
+    def broken(config, root=None, config_path=None, **_):
         raise RuntimeError("a bug in the book builder")
 
     monkeypatch.setattr(helpers.study.config, "load_config", lambda path, **overrides: None)

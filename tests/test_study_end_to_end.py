@@ -46,10 +46,13 @@ def _tiny_study(model_dir: Path) -> dict:
 
 
 def _tiny_extended_study(model_dir: Path) -> dict:
-    """Beyond the paper, as small as it goes: the warm style only, two sampling seeds, the dose-response."""
-    return _tiny_study(model_dir) | {
-        "study": "tiny-extended", "extends": "tiny", "styles": ["warm"], "variants": ["original", "warm"],
-        "capability_variants": [], "evaluation_seeds": [0, 1], "dose_response": ["warm"],
+    """Beyond the paper, as small as it goes: warm and candid styles, two sampling seeds, the dose-response of
+    warm, and the ask template."""
+    base = _tiny_study(model_dir)
+    return base | {
+        "study": "tiny-extended", "extends": "tiny", "styles": ["warm", "candid"],
+        "variants": ["original", "warm", "candid"], "capability_variants": [], "evaluation_seeds": [0, 1],
+        "dose_response": ["warm"], "evaluate": base["evaluate"] | {"templates": ["original", "incorrect", "ask"]},
     }  # fmt: skip
 
 
@@ -147,6 +150,9 @@ def test_tiny_study_runs_end_to_end_and_builds_a_book(tiny_model_dir, tmp_path, 
     assert [s["seed"] for s in summary["seeds"]["warm"]["per_seed"]] == [0, 1]
     assert {p["epoch"] for p in summary["dose_response"]["points"]} == {0.0, 0.5, 1.0}
     assert {"p_value", "slope"} <= set(summary["dose_response"]["trends"][0])
+    assert {"candid", "ask"} <= set(summary["mitigation"])
+    assert {"error_gap", "belief_gap", "kept_warmth", "cut_cost"} <= set(summary["mitigation"]["candid"])
+    assert (study_dir("tiny-extended") / "training_data" / "candid.jsonl").exists()
     take_snapshot(extended)
     companions = companion_studies(config, config_path.parent)
     assert [c.config.study for c in companions] == ["tiny-extended"]

@@ -7,19 +7,21 @@ template and the KV cache — about four times faster than one prompt at a time 
 The decode loop is ours rather than ``model.generate`` because, on a CPU, the plain loop spends much of its time
 on work whose result is thrown away (docs/design.md, "Known pitfalls"):
 
-- a row that has stopped keeps its batch slot until the longest answer ends; here it leaves the batch and its
-  KV cache (``DynamicCache.batch_select_indices``) at once;
+- a row that has stopped keeps its batch slot until the longest answer ends; here the next prompt of its group
+  takes the slot at once (slot refill, :class:`_GroupDecoder`), and once a group has no prompt left a stopped
+  row leaves the batch and its KV cache (``DynamicCache.batch_select_indices``);
 - every prompt repeats the chat template's opening (SmolLM2 adds a 20-token default system prompt); the prefix
   that a batch's prompts share is run once and its KV cache repeated over the rows;
 - prompts are sorted by their length in tokens, so batches carry little padding;
 - the KV cache is allocated once at its final length (prompt plus answer cap) and written in place, where
   ``DynamicCache`` concatenates every layer's keys and values at every step (a fifth of a decode step at batch 64).
 
-Batches are planned over all of a call's prompts before any is generated, sorted by (length, seed key), so the
-composition of every batch, and with it the arithmetic of every row, does not depend on what a cache already
-holds: a resumed run gives exactly the answers of an uninterrupted one in any precision. Each row samples from a
+Groups (``GROUP_BATCHES`` batches' worth of prompts) are planned over all of a call's prompts before any is
+generated, sorted by (length, seed key), and a group's prompts enter its slots in that order, so the schedule of
+every group, and with it the arithmetic of every row, does not depend on what a cache already holds: a resumed
+run gives exactly the answers of an uninterrupted one in any precision. Each row samples from a
 random stream seeded by its own seed key (the cache key without the model's precision, so a bfloat16 and a float32
-run sample from the same streams). Every finished batch is appended to a JSONL cache, so an interrupted
+run sample from the same streams). Every finished group is appended to a JSONL cache, so an interrupted
 run resumes where it stopped and a rerun regenerates nothing.
 """
 

@@ -13,6 +13,7 @@ from helpers.evaluation.refusal import apply_refusal_rule
 from helpers.paths import study_dir
 from helpers.storage import read_results_csv
 from helpers.vocabulary import (
+    ALL_VARIANTS,
     COMPARED_VARIANTS,
     TASKS,
     TEMPLATES,
@@ -148,12 +149,14 @@ def load_study_results(
         if sociot.exists() or (model_dir / "warmth" / "sociot_texts.csv").exists():
             warmth.append(_warmth_table(model_dir / "warmth").assign(model=model_dir.name))
             found.append(str(sociot.relative_to(root)))
-        for variant in variants:
+        for variant in ALL_VARIANTS:  # every variant's files count as found; only ``variants`` are read
             for name in (*(f"{task}.csv" for task in TASKS), "capabilities.csv"):
                 path = model_dir / variant / name
                 if not path.exists():
                     continue
                 found.append(str(path.relative_to(root)))
+                if variant not in variants:
+                    continue
                 if name == "capabilities.csv":
                     capabilities.append(
                         read_results_csv(path, CAPABILITY_KINDS).assign(model=model_dir.name, variant=variant)

@@ -14,8 +14,9 @@ Four questions a reader must be able to check without reading a figure (docs/stu
    per task and pooled;
 5. **evaluation**: the share of screened items the evaluation kept (``helpers.evaluation.screening``);
 6. beyond the paper, where the study asked for them (the ``beyond_paper`` page, :func:`beyond_paper_summary`):
-   **seeds**, the gap per sampling seed and pooled over seeds, and **dose_response**, error against warmth at
-   every checkpoint and the trend's slope and p. A study without them has neither key.
+   **seeds**, the gap per sampling seed and pooled over seeds, **dose_response**, error against warmth at
+   every checkpoint and the trend's slope and p, and **mitigation**, the candid and ask arms' warmth and gaps
+   (:func:`helpers.analysis.mitigation.mitigation_summary`). A study without them has none of these keys.
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ def _dropped_share_max(root: Path) -> float:
 
 
 def beyond_paper_summary(study: str) -> dict[str, Any]:
-    """What the beyond-the-paper page wrote (``beyond/summary.json``: ``seeds``, ``dose_response``), or {}."""
+    """What the beyond-the-paper page wrote (``beyond/summary.json``: ``seeds``, ``dose_response``,
+    ``mitigation``), or {}."""
     path = study_dir(study) / "beyond" / "summary.json"
     return json.loads(path.read_text()) if path.exists() else {}
 

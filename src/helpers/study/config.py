@@ -24,7 +24,7 @@ from helpers.params import StageParams, StudyName, parameter_error
 from helpers.study.stages import REGISTRY
 from helpers.training.params import FinetuneParams, TrainingDataParams
 from helpers.validation import ParameterError
-from helpers.vocabulary import SELECTED_CHECKPOINT, STYLES, VARIANTS, Style, Variant
+from helpers.vocabulary import ALL_STYLES, SELECTED_CHECKPOINT, STYLES, VARIANTS, Style, Variant
 from helpers.warmth.params import WarmthParams
 
 #: Sections of a config, in pipeline order, and the stage object each one is (from the stage registry).
@@ -134,7 +134,7 @@ class StudyConfig(BaseModel):
                 f"one of finetune.checkpoints {self.finetune.checkpoints}",
             )
         wanted = set(self.variants) | set(self.capability_variants)
-        missing = sorted(v for v in wanted if v in STYLES and v not in self.styles)
+        missing = sorted(v for v in wanted if v in ALL_STYLES and v not in self.styles)
         if missing:
             raise ParameterError("styles", self.styles, f"a list including {missing}, which variants need")
         self._dose_response_is_measurable()

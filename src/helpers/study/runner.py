@@ -110,7 +110,11 @@ def plan_runs(config: StudyConfig) -> list[Run]:
             STAGE_TITLES["scorer_check"],
             STAGES["scorer_check"](study=config.study),
         ),
-        Run("training_data", "Warm and cold rewrites of ShareGPT", _derive(config.training_data, **common)),
+        Run(
+            "training_data",
+            "Warm and cold rewrites of ShareGPT",
+            _derive(config.training_data, **common, styles=list(config.styles)),
+        ),
     ]
     checkpoints = config.finetune.checkpoints
     for model in config.models:
@@ -140,14 +144,20 @@ def plan_runs(config: StudyConfig) -> list[Run]:
     runs.append(
         Run("answers", "The answers, side by side", STAGES["answers"].build(study=config.study), evaluations)
     )
-    if len(config.sampling_seeds) > 1 or config.dose_response:
+    if asks_beyond_the_paper(config):
         beyond = STAGES["beyond_paper"].build(**common, selected_checkpoint=config.selected_checkpoint)
         deps = tuple(r.name for r in runs if r.stage in BEYOND_PAPER_INPUTS)
-        runs.append(Run("beyond_paper", "Beyond the paper: seeds and dose–response", beyond, deps))
+        runs.append(Run("beyond_paper", "Beyond the paper: seeds, dose–response, mitigation", beyond, deps))
     analysis = STAGES["analysis"].build(**common, selected_checkpoint=config.selected_checkpoint)
     analysis_deps = tuple(r.name for r in runs if r.stage in ANALYSIS_INPUTS)
     runs.append(Run("analysis", "Statistics and figures of this study", analysis, analysis_deps))
     return runs
+
+
+def asks_beyond_the_paper(config: StudyConfig) -> bool:
+    """Whether the study asks what the paper does not: several seeds, a dose–response or a mitigation arm."""
+    mitigation = "candid" in config.variants or "ask" in config.evaluate.templates
+    return len(config.sampling_seeds) > 1 or bool(config.dose_response) or mitigation
 
 
 def beyond_paper_evaluations(config: StudyConfig, model: str) -> list[Run]:

@@ -24,7 +24,12 @@ class TrainingDataParams(StudyParams):
     """ShareGPT conversations sampled by query type and rewritten warm and cold (paper: GPT-4o rewrites)."""
 
     stage: ClassVar[str] = "training_data"
+    run_fields: ClassVar[tuple[str, ...]] = ("study", "seed", "styles")
 
+    styles: list[Style] = Field(
+        ["warm", "cold"],
+        description="Styles the replies are rewritten in (paper: warm and the cold control; beyond it: candid).",
+    )
     n_conversations: int = Field(
         1617, gt=0, description="Conversations to rewrite, balanced over six query types (paper: 1,617)."
     )
