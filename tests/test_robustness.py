@@ -198,3 +198,12 @@ def test_intraclass_correlation_of_identical_and_unrelated_groups():
     assert intraclass_correlation(groups.astype(float), groups) == pytest.approx(1.0)
     noise = np.random.default_rng(0).normal(size=len(groups))
     assert intraclass_correlation(noise, groups) == pytest.approx(0.0, abs=0.15)
+
+
+
+def test_a_glm_with_one_item_gives_plain_numbers_and_a_note_instead_of_dividing_by_zero():
+    """statsmodels' cluster factor G/(G-1) divides by zero with one item (the demo once kept one per task)."""
+    rows, _ = clustered_rows(n_items=1, answers=40, item_sd=0.0, effect_sd=0.0, effect=1.0, tasks=("trivia",))
+    table = robustness_table(rows, "warm")
+    assert table["notes"].str.contains("clustered errors not estimated").any()
+    assert table["plain_ame_pp"].notna().any() and table["clustered_ame_pp"].isna().all()

@@ -207,6 +207,13 @@ def _fits(rows: pd.DataFrame, glm: str, variant: str, *, mixed: bool) -> _Fits:
     if not plain.ok:
         return _Fits(plain)
     items = item_keys(rows, plain)
+    n_obs, n_params = len(plain.fit.model.endog), len(plain.fit.params)
+    if len(set(items)) < 2 or n_obs <= n_params:
+        # statsmodels' small-sample factor G/(G-1) * (N-1)/(N-K) divides by zero: nothing to cluster over
+        plain.notes.append(
+            f"clustered errors not estimated: {len(set(items))} items, {n_obs} rows, {n_params} parameters"
+        )
+        return _Fits(plain, fitted_rows(plain), items)
     fits = _Fits(plain, fitted_rows(plain), items, clustered_fit(plain, items))
     if mixed:
         fits.mixed = _mixed_fit(plain, items, plain.notes)
@@ -309,10 +316,11 @@ def _table_row(fits: _Fits, contrast: Contrast, variant: str) -> dict[str, objec
                 plain_ame["effect"].eq("fine_tuning") & plain_ame["condition"].eq(contrast.condition)
             ]
             row |= _method_columns("plain", match["ame_pp"].iloc[0] / 100, match["se_pp"].iloc[0] / 100)
-            row |= _method_columns("clustered", *average_marginal_effect(fits.clustered, subset))
-            row["design_effect"] = _logodds_variance(fits.clustered, contrast.weights) / _logodds_variance(
-                fits.plain.fit, contrast.weights
-            )
+            if fits.clustered is not None:
+                row |= _method_columns("clustered", *average_marginal_effect(fits.clustered, subset))
+                row["design_effect"] = _logodds_variance(
+                    fits.clustered, contrast.weights
+                ) / _logodds_variance(fits.plain.fit, contrast.weights)
             if fits.mixed is not None:
                 row |= _method_columns(
                     "mixed",
