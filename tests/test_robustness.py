@@ -207,3 +207,4 @@ def test_a_glm_with_one_item_gives_plain_numbers_and_a_note_instead_of_dividing_
     table = robustness_table(rows, "warm")
     assert table["notes"].str.contains("clustered errors not estimated").any()
     assert table["plain_ame_pp"].notna().any() and table["clustered_ame_pp"].isna().all()
+    assert design_effects(rows, "warm")["design_effect"].isna().all()

@@ -423,8 +423,11 @@ def design_effects(
                     residuals = np.asarray(fits.plain.fit.resid_response)[subset.index]
                     icc = intraclass_correlation(residuals, items)
                     per_item = len(subset) / max(len(set(items)), 1)
-                    ratio = _logodds_variance(fits.clustered, contrast.weights) / _logodds_variance(
-                        fits.plain.fit, contrast.weights
+                    ratio = (
+                        _logodds_variance(fits.clustered, contrast.weights)
+                        / _logodds_variance(fits.plain.fit, contrast.weights)
+                        if fits.clustered is not None
+                        else float("nan")
                     )
                     records.append(
                         record | {
